@@ -1,0 +1,3 @@
+//! ferrocore's one integration-test binary: a module per area.
+
+mod tidy;
