@@ -1,14 +1,44 @@
 //! `ferrocore`: one binary for every role (controller, node, reflector, data plane, simulator)
 //! and the client verbs. This crate parses arguments and wires the roles; it holds no logic.
+//!
+//! Each subcommand lives in its own module (`cmd_<name>.rs`) with an `Args` struct and a
+//! `run(args) -> anyhow::Result<ExitCode>` function; `bench` groups the benchmarks the same way.
 
-use clap::Parser;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod bench;
+mod cmd_validate;
 
 /// ferrocore: the IronCore IaaS API on one Raft-replicated runtime.
 #[derive(Debug, Parser)]
-#[command(name = "ferrocore", version, about)]
-struct Cli {}
+#[command(name = "ferrocore", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
 
-fn main() -> anyhow::Result<()> {
-    let _cli = Cli::parse();
-    Ok(())
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check manifests against the IronCore v1alpha1 schema, defaults and validation rules.
+    Validate(cmd_validate::Args),
+    /// Benchmarks that compare ferrocore with a peer measured in the same run.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Validate(args) => cmd_validate::run(&args),
+        Command::Bench(cmd) => bench::run(cmd),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(2)
+        }
+    }
 }

@@ -10,6 +10,8 @@
 
 mod clock;
 mod rng;
+mod task;
 
 pub use clock::{Clock, ManualClock, MonoTime, SystemClock, WallTime};
 pub use rng::{OsSeededRng, Rng, SeededRng};
+pub use task::{WORKER_THREADS, build_runtime, sleep, spawn};

@@ -1,0 +1,21 @@
+//! `ferrocore bench ...`: each benchmark prints ferrocore's figures next to a peer's, measured in
+//! the same run on the same machine.
+
+use std::process::ExitCode;
+
+use clap::Subcommand;
+
+/// The benchmarks.
+#[derive(Debug, Subcommand)]
+pub(crate) enum BenchCommand {
+    /// Decode, default and validate the manifests in a directory, repeatedly (no peer: a baseline
+    /// for the API layer's own cost).
+    Validate(crate::cmd_validate::BenchArgs),
+}
+
+/// Runs one benchmark.
+pub(crate) fn run(cmd: BenchCommand) -> anyhow::Result<ExitCode> {
+    match cmd {
+        BenchCommand::Validate(args) => crate::cmd_validate::bench(&args),
+    }
+}
