@@ -9,9 +9,11 @@
 //! It is not where decisions are made: cores in other crates take time and randomness as inputs.
 
 mod clock;
+mod disk;
 mod rng;
 mod task;
 
 pub use clock::{Clock, ManualClock, MonoTime, SystemClock, WallTime};
+pub use disk::{Disk, DiskFile, SimDisk, StdDisk, Tear, write_atomic};
 pub use rng::{OsSeededRng, Rng, SeededRng};
 pub use task::{WORKER_THREADS, build_runtime, sleep, spawn};
