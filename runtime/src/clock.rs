@@ -226,6 +226,9 @@ mod tests {
     #[test]
     fn wall_seconds_round_down_before_epoch() {
         assert_eq!(WallTime::from_unix_nanos(-1).as_unix_seconds(), -1);
-        assert_eq!(WallTime::from_unix_nanos(1_999_999_999).as_unix_seconds(), 1);
+        assert_eq!(
+            WallTime::from_unix_nanos(1_999_999_999).as_unix_seconds(),
+            1
+        );
     }
 }

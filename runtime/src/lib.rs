@@ -8,12 +8,47 @@
 //!
 //! It is not where decisions are made: cores in other crates take time and randomness as inputs.
 
+mod auth;
 mod clock;
 mod disk;
+pub mod frame;
+mod identity;
+mod jsonrpc;
+mod net;
+mod net_mem;
+mod net_quic;
+mod pki;
+mod quic;
 mod rng;
+mod rpc_client;
+mod rpc_server;
 mod task;
+mod tls;
 
 pub use clock::{Clock, ManualClock, MonoTime, SystemClock, WallTime};
 pub use disk::{Disk, DiskFile, SimDisk, StdDisk, Tear, write_atomic};
 pub use rng::{OsSeededRng, Rng, SeededRng};
-pub use task::{WORKER_THREADS, build_runtime, sleep, spawn};
+pub use task::{Elapsed, WORKER_THREADS, build_runtime, sleep, spawn, timeout};
+
+// Transport: PKI, QUIC endpoint, Net seam, JSON-RPC (docs/transport.md, docs/rpc.md).
+pub use auth::{BearerToken, Principal, TokenSet};
+pub use frame::{FrameError, MaxFrameLen};
+pub use identity::{Identity, IdentityParseError};
+pub use jsonrpc::{ErrorCode, JSONRPC_VERSION, RpcError};
+pub use net::{BiStream, IncomingStream, Net, NetError};
+pub use net_mem::{MemNet, MemNetwork};
+pub use net_quic::{PeerAddr, QuicNet};
+pub use pki::{
+    CA_VALIDITY, CERT_VALIDITY, CertRequest, CertUsage, ClusterCa, Credentials, Fingerprint,
+    PkiError, TrustRoots,
+};
+pub use quic::{
+    Alpn, BoxFuture, CloseCode, ConnectionHandler, DEFAULT_PORT, Endpoint, PeerConnection, Router,
+    TransportError, TransportLimits,
+};
+pub use rpc_client::{ClientAuth, ClientConfig, ClientError, ClientSubscription, RpcClient};
+pub use rpc_server::{
+    Call, Handler, Notifier, Reply, RpcServer, RpcServerConfig, SUBSCRIPTION_BUFFER,
+    SubscriberGone, Subscription,
+};
+pub use tls::TlsError;

@@ -40,6 +40,17 @@ pub async fn sleep(duration: Duration) {
     tokio::time::sleep(duration).await;
 }
 
+/// The error [`timeout`] returns when the time runs out first.
+pub use tokio::time::error::Elapsed;
+
+/// Runs `future` for at most `duration` of real time.
+///
+/// # Errors
+/// [`Elapsed`] if `duration` passes first (the future is dropped).
+pub async fn timeout<F: Future>(duration: Duration, future: F) -> Result<F::Output, Elapsed> {
+    tokio::time::timeout(duration, future).await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -55,5 +66,18 @@ mod tests {
             handle.await.unwrap()
         });
         assert_eq!(out, 7);
+    }
+
+    #[test]
+    fn timeout_cuts_a_slow_future() {
+        let rt = build_runtime().unwrap();
+        rt.block_on(async {
+            let slow = timeout(Duration::from_millis(5), sleep(Duration::from_secs(60))).await;
+            assert!(slow.is_err());
+            assert_eq!(
+                timeout(Duration::from_secs(60), async { 3 }).await.unwrap(),
+                3
+            );
+        });
     }
 }
