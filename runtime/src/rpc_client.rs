@@ -196,6 +196,11 @@ impl RpcClient {
         params: Value,
         with_id: bool,
     ) -> Result<(Value, RecvStream), ClientError> {
+        if !(params.is_null() || params.is_object() || params.is_array()) {
+            return Err(ClientError::Protocol(
+                "params must be an object, an array or null".into(),
+            ));
+        }
         let id = with_id.then(|| self.next_id.fetch_add(1, Ordering::Relaxed));
         let token = self.token.as_ref().map(BearerToken::as_str);
         let request = jsonrpc::request(id, method, params, token);
