@@ -52,6 +52,11 @@ impl ObjectStore {
         }
     }
 
+    /// Changes how many watch events are kept (a node setting, not replicated state).
+    pub(crate) fn set_watch_retention(&mut self, retention: usize) {
+        self.watch.set_retention(retention);
+    }
+
     /// The current revision.
     pub fn revision(&self) -> Revision {
         self.revision
@@ -208,7 +213,6 @@ impl ObjectStore {
     }
 
     /// The store as a serializable image, for snapshots.
-    #[allow(dead_code)] // used by the snapshot store, which lands next
     pub(crate) fn image(&self) -> StoreImage {
         StoreImage {
             revision: self.revision,
@@ -218,7 +222,6 @@ impl ObjectStore {
     }
 
     /// Rebuilds a store from an image.
-    #[allow(dead_code)] // used by the snapshot store, which lands next
     ///
     /// # Errors
     /// [`StoreError::Invalid`] if an object in the image lacks its key or uid.
@@ -245,7 +248,6 @@ impl ObjectStore {
 }
 
 /// What a snapshot holds of the store.
-#[allow(dead_code)] // used by the snapshot store, which lands next
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub(crate) struct StoreImage {
     revision: Revision,

@@ -231,22 +231,6 @@ impl Command {
     }
 }
 
-impl fmt::Display for Command {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let verb = match self {
-            Self::Create { .. } => "create",
-            Self::Update { .. } => "update",
-            Self::UpdateStatus { .. } => "update-status",
-            Self::Delete { .. } => "delete",
-            Self::RemoveFinalizer { .. } => "remove-finalizer",
-        };
-        match self.key() {
-            Some(key) => write!(f, "{verb} {key}"),
-            None => write!(f, "{verb} (invalid object)"),
-        }
-    }
-}
-
 /// What a successful command did.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Outcome {

@@ -28,6 +28,11 @@ impl WatchLog {
         }
     }
 
+    pub(crate) fn set_retention(&mut self, retention: usize) {
+        self.retention = retention.max(1);
+        self.trim();
+    }
+
     pub(crate) fn push(&mut self, event: WatchEvent) {
         let expected = self.last_revision().next();
         assert_eq!(
@@ -35,6 +40,10 @@ impl WatchLog {
             "watch log revisions must be consecutive"
         );
         self.events.push_back(event);
+        self.trim();
+    }
+
+    fn trim(&mut self) {
         while self.events.len() > self.retention {
             if let Some(dropped) = self.events.pop_front() {
                 self.compacted_through = dropped.revision;

@@ -1,0 +1,270 @@
+//! The durable Raft log: segment files of checksummed records plus a small hard-state file
+//! (vote and purge point), all through the runtime's `Disk` seam.
+//!
+//! Every write is fsynced before openraft hears it is done: `append` calls its `IOFlushed`
+//! callback only after the segment is synced (and its directory, when a segment was created);
+//! `save_vote` returns only after the hard state is replaced atomically.
+
+mod record;
+mod segments;
+
+use std::collections::BTreeMap;
+use std::fmt::Debug;
+use std::io;
+use std::marker::PhantomData;
+use std::ops::RangeBounds;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use ferrocore_runtime::{Disk, write_atomic};
+use openraft::entry::RaftEntry;
+use openraft::storage::{IOFlushed, LogState, RaftLogReader, RaftLogStorage};
+use openraft::{AsyncRuntime, OptionalSend};
+use serde::{Deserialize, Serialize};
+
+pub(crate) use record::{Found, decode_at, encode as encode_record};
+pub use segments::LogError;
+use segments::Segments;
+
+use crate::codec;
+use crate::types::{Entry, LogId, Types, Vote};
+
+/// Default segment size: large enough that rolling is rare, small enough that purging after a
+/// snapshot frees space promptly.
+pub const SEGMENT_BYTES_DEFAULT: u64 = 16 << 20;
+
+const HARD_STATE: &str = "hardstate";
+
+/// What must survive a restart besides the entries.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+struct HardState {
+    vote: Option<Vote>,
+    purged: Option<LogId>,
+}
+
+#[derive(Debug, Default)]
+struct Mem {
+    entries: BTreeMap<u64, Entry>,
+    hard: HardState,
+}
+
+#[derive(Debug)]
+struct Writer {
+    disk: Arc<dyn Disk>,
+    dir: PathBuf,
+    segments: Segments,
+    hard: HardState,
+}
+
+impl Writer {
+    fn save_hard(&mut self, hard: HardState) -> io::Result<()> {
+        let mut bytes = Vec::new();
+        encode_record(&codec::encode(&hard), &mut bytes);
+        write_atomic(&*self.disk, &self.dir.join(HARD_STATE), &bytes)?;
+        self.hard = hard;
+        Ok(())
+    }
+}
+
+#[derive(Debug)]
+struct Shared {
+    /// What readers see: taken briefly, never across disk I/O.
+    mem: Mutex<Mem>,
+    /// Serializes writes to disk, which openraft also requires.
+    writer: Mutex<Writer>,
+}
+
+/// The durable Raft log of one node, for async runtime `RT`. Clones share the same log.
+pub struct LogStore<RT> {
+    shared: Arc<Shared>,
+    _rt: PhantomData<fn() -> RT>,
+}
+
+impl<RT> Clone for LogStore<RT> {
+    fn clone(&self) -> Self {
+        Self {
+            shared: self.shared.clone(),
+            _rt: PhantomData,
+        }
+    }
+}
+
+impl<RT> Debug for LogStore<RT> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LogStore").finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Every critical section leaves the state consistent before it can panic.
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl<RT> LogStore<RT> {
+    /// Opens (or creates) the log in `dir`, recovering from a crash.
+    ///
+    /// # Errors
+    /// [`LogError::Corrupt`] naming file and byte offset if data is damaged in a way a crash
+    /// cannot explain; [`LogError::Io`] if the disk fails.
+    pub fn open(disk: Arc<dyn Disk>, dir: &Path, segment_bytes_max: u64) -> Result<Self, LogError> {
+        let (segments, entries) = Segments::open(disk.clone(), dir, segment_bytes_max)?;
+        let hard = read_hard_state(&*disk, &dir.join(HARD_STATE))?;
+        let purged = hard.purged.map(|l| l.index());
+        let entries = entries
+            .into_iter()
+            .filter(|e| purged.is_none_or(|p| e.index() > p))
+            .map(|e| (e.index(), e))
+            .collect();
+        let mem = Mem {
+            entries,
+            hard: hard.clone(),
+        };
+        let writer = Writer {
+            disk,
+            dir: dir.to_path_buf(),
+            segments,
+            hard,
+        };
+        Ok(Self {
+            shared: Arc::new(Shared {
+                mem: Mutex::new(mem),
+                writer: Mutex::new(writer),
+            }),
+            _rt: PhantomData,
+        })
+    }
+
+    /// Number of segment files on disk (for tests of compaction).
+    pub fn segment_count(&self) -> usize {
+        lock(&self.shared.writer).segments.segment_count()
+    }
+
+    /// The index range of entries held, as `(first, last)`.
+    pub fn index_range(&self) -> Option<(u64, u64)> {
+        let mem = lock(&self.shared.mem);
+        let first = mem.entries.keys().next()?;
+        let last = mem.entries.keys().next_back()?;
+        Some((*first, *last))
+    }
+}
+
+fn read_hard_state(disk: &dyn Disk, path: &Path) -> Result<HardState, LogError> {
+    if !disk.exists(path) {
+        return Ok(HardState::default());
+    }
+    let bytes = disk.read(path).map_err(LogError::io(path))?;
+    let corrupt = |reason: String| LogError::Corrupt {
+        file: path.to_path_buf(),
+        offset: 0,
+        reason,
+    };
+    // Written atomically, so anything but one whole record is damage, not a torn write.
+    match decode_at(&bytes, 0) {
+        Found::Record { payload, next } if next == bytes.len() => {
+            codec::decode(payload).map_err(|e| corrupt(e.to_string()))
+        }
+        Found::Record { .. } => Err(corrupt("trailing bytes".into())),
+        Found::Incomplete => Err(corrupt("incomplete record".into())),
+        Found::Corrupt(reason) => Err(corrupt(reason.into())),
+    }
+}
+
+impl<RT: AsyncRuntime> RaftLogReader<Types<RT>> for LogStore<RT> {
+    async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + OptionalSend>(
+        &mut self,
+        range: RB,
+    ) -> Result<Vec<Entry>, io::Error> {
+        let mem = lock(&self.shared.mem);
+        Ok(mem.entries.range(range).map(|(_, e)| e.clone()).collect())
+    }
+
+    async fn read_vote(&mut self) -> Result<Option<Vote>, io::Error> {
+        Ok(lock(&self.shared.mem).hard.vote)
+    }
+}
+
+impl<RT: AsyncRuntime> RaftLogStorage<Types<RT>> for LogStore<RT> {
+    type LogReader = Self;
+
+    async fn get_log_state(&mut self) -> Result<LogState<Types<RT>>, io::Error> {
+        let mem = lock(&self.shared.mem);
+        let purged = mem.hard.purged;
+        let last = mem
+            .entries
+            .values()
+            .next_back()
+            .map(RaftEntry::log_id)
+            .or(purged);
+        Ok(LogState {
+            last_purged_log_id: purged,
+            last_log_id: last,
+        })
+    }
+
+    async fn get_log_reader(&mut self) -> Self::LogReader {
+        self.clone()
+    }
+
+    async fn save_vote(&mut self, vote: &Vote) -> Result<(), io::Error> {
+        let mut writer = lock(&self.shared.writer);
+        let hard = HardState {
+            vote: Some(*vote),
+            purged: writer.hard.purged,
+        };
+        writer.save_hard(hard)?;
+        lock(&self.shared.mem).hard.vote = Some(*vote);
+        Ok(())
+    }
+
+    async fn append<I>(
+        &mut self,
+        entries: I,
+        callback: IOFlushed<Types<RT>>,
+    ) -> Result<(), io::Error>
+    where
+        I: IntoIterator<Item = Entry> + OptionalSend,
+        I::IntoIter: OptionalSend,
+    {
+        let entries: Vec<Entry> = entries.into_iter().collect();
+        let mut writer = lock(&self.shared.writer);
+        {
+            let mut mem = lock(&self.shared.mem);
+            for entry in &entries {
+                mem.entries.insert(entry.index(), entry.clone());
+            }
+        }
+        let result = writer.segments.append(&entries);
+        drop(writer);
+        let reply = result
+            .as_ref()
+            .map(|_| ())
+            .map_err(|e| io::Error::new(e.kind(), e.to_string()));
+        callback.io_completed(reply);
+        result
+    }
+
+    async fn truncate_after(&mut self, last_log_id: Option<LogId>) -> Result<(), io::Error> {
+        let from = last_log_id.map_or(0, |l| l.index() + 1);
+        let mut writer = lock(&self.shared.writer);
+        lock(&self.shared.mem).entries.retain(|i, _| *i < from);
+        writer.segments.truncate_from(from)
+    }
+
+    async fn purge(&mut self, log_id: LogId) -> Result<(), io::Error> {
+        let mut writer = lock(&self.shared.writer);
+        let hard = HardState {
+            vote: writer.hard.vote,
+            purged: Some(log_id),
+        };
+        writer.save_hard(hard)?;
+        {
+            let mut mem = lock(&self.shared.mem);
+            mem.hard.purged = Some(log_id);
+            mem.entries.retain(|i, _| *i > log_id.index());
+        }
+        writer.segments.purge_through(log_id.index())
+    }
+}
+
+#[cfg(test)]
+mod tests;
