@@ -107,9 +107,13 @@ impl<RT> LogStore<RT> {
     /// [`LogError::Corrupt`] naming file and byte offset if data is damaged in a way a crash
     /// cannot explain; [`LogError::Io`] if the disk fails.
     pub fn open(disk: Arc<dyn Disk>, dir: &Path, segment_bytes_max: u64) -> Result<Self, LogError> {
-        let (segments, entries) = Segments::open(disk.clone(), dir, segment_bytes_max)?;
+        let (mut segments, entries) = Segments::open(disk.clone(), dir, segment_bytes_max)?;
         let hard = read_hard_state(&*disk, &dir.join(HARD_STATE))?;
         let purged = hard.purged.map(|l| l.index());
+        if let Some(purged) = purged {
+            // Finish a purge that a crash interrupted after the hard state was saved.
+            segments.purge_through(purged).map_err(LogError::io(dir))?;
+        }
         let entries = entries
             .into_iter()
             .filter(|e| purged.is_none_or(|p| e.index() > p))

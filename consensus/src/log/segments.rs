@@ -191,10 +191,19 @@ impl Segments {
         Ok(())
     }
 
-    /// Removes whole segments whose entries are all at or below `through` (never the newest).
+    /// Removes whole segments whose entries are all at or below `through`. If that is every
+    /// entry (a snapshot was installed past the end of this log), all segments go and the next
+    /// append starts a new one.
     pub(crate) fn purge_through(&mut self, through: u64) -> io::Result<()> {
         let mut removed = false;
-        while self.segments.len() > 1 && self.segments[1].first <= through + 1 {
+        let everything = self.segments.last().is_some_and(|s| s.end() <= through + 1);
+        let keep = usize::from(!everything);
+        while self.segments.len() > keep
+            && self.segments.get(1).is_none_or(|s| s.first <= through + 1)
+        {
+            if self.segments.len() == 1 {
+                self.active = None;
+            }
             let seg = self.segments.remove(0);
             self.disk.remove(&seg.path)?;
             removed = true;

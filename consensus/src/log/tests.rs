@@ -179,3 +179,18 @@ fn truncate_and_purge_survive_restart_and_free_segments() {
         assert_eq!(state.last_log_id.map(|l| l.index), Some(54));
     });
 }
+
+#[test]
+fn purging_past_the_end_resets_the_log_for_a_snapshot() {
+    Types::<Rt>::run(async {
+        let disk = SimDisk::new();
+        let mut log = open(&disk, 1024).unwrap();
+        append(&mut log, 1..20).await;
+        // A follower installed a snapshot at 99: its own entries are all obsolete.
+        log.purge(entry(99).log_id()).await.unwrap();
+        append(&mut log, 100..110).await;
+        disk.crash(Tear::LoseAll);
+        let mut log = open(&disk, 1024).unwrap();
+        assert_eq!(indexes(&mut log).await, (100..110).collect::<Vec<_>>());
+    });
+}
