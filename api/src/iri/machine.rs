@@ -624,7 +624,7 @@ pub enum MachineResponse {
     /// Answer to `ListMachines`.
     ListMachines(ListMachinesResponse),
     /// Answer to `CreateMachine`.
-    CreateMachine(CreateMachineResponse),
+    CreateMachine(Box<CreateMachineResponse>),
     /// Answer to `Status`.
     Status(StatusResponse),
     /// Answer to `Exec`.

@@ -1,6 +1,42 @@
 //! The MachineRuntime of a compute node: VMs under libvirt/QEMU, boot images, and a `fake`
 //! hypervisor for the simulator that passes the same conformance suite.
 //!
-//! It is not the node agent (which connects to controllers) and knows nothing of Raft.
+//! ```text
+//!  node agent ──► MachineRuntime<H: Host> ──► plan (sans-IO: desired vs observed → actions)
+//!                    │  14 IRI operations          │
+//!                    └── executes actions on ──► Host: LibvirtHost (virt crate, qemu-img,
+//!                                                     image store)  |  fake::FakeHost
+//! ```
 //!
-//! Status: not built yet (see README.md).
+//! It is not the node agent (which connects to controllers and forwards `Exec` streams over
+//! QUIC) and knows nothing of Raft. Decisions live in [`plan`]; the [`Host`] implementations
+//! only do what they are told.
+
+mod capacity;
+mod config;
+pub mod conformance;
+mod console;
+mod devices;
+mod events;
+pub mod fake;
+mod host;
+mod model;
+pub mod plan;
+mod prepare;
+mod reconcile;
+mod runtime;
+mod validate;
+
+pub use config::{ClassConfig, ComputeConfig, ConfigError, DomainTypeSetting, MachineClasses};
+pub use console::Console;
+pub use events::MAX_EVENTS;
+pub use host::{ConsoleIo, Host, HostError, ImageBoot, LocalDiskPlan, ResolvedImage};
+pub use model::{
+    BootSpec, DiskSource, DiskSpec, DomainMetadata, DomainObservation, DomainRunState, DomainSpec,
+    DomainType, HostResources, MachineRecord, NicSpec, ObservedDisk, nic_alias, target_dev,
+    volume_alias, volume_serial,
+};
+pub use prepare::PrepareError;
+pub use reconcile::{MAX_RECONCILE_ROUNDS, READY_CONDITION};
+pub use runtime::{MachineRuntime, NewRuntimeError};
+pub use validate::{MAX_DEVICES, MAX_NAME_LEN};
