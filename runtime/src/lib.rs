@@ -35,7 +35,7 @@ pub use auth::{BearerToken, Principal, TokenSet};
 pub use frame::{FrameError, MaxFrameLen};
 pub use identity::{Identity, IdentityParseError};
 pub use jsonrpc::{ErrorCode, JSONRPC_VERSION, RpcError};
-pub use net::{BiStream, IncomingStream, Net, NetError};
+pub use net::{BiStream, IncomingStream, Net, NetError, RequestFn, request_reply, serve_requests};
 pub use net_mem::{MemNet, MemNetwork};
 pub use net_quic::{PeerAddr, QuicNet};
 pub use pki::{

@@ -8,8 +8,11 @@
 
 use std::fmt;
 
-use tokio::io::{AsyncRead, AsyncWrite};
+use std::sync::Arc;
 
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+
+use crate::frame::{self, MaxFrameLen};
 use crate::identity::Identity;
 use crate::quic::BoxFuture;
 
@@ -75,6 +78,14 @@ pub enum NetError {
     /// This side of the network was shut down; no more streams will arrive.
     #[error("Network closed")]
     Closed,
+    /// A stream failed or carried a bad frame part-way through an exchange.
+    #[error("Exchange with {peer} failed: {reason}")]
+    Exchange {
+        /// The peer.
+        peer: Identity,
+        /// What failed.
+        reason: String,
+    },
 }
 
 /// The network as Raft and the node protocol see it.
@@ -92,4 +103,60 @@ pub trait Net: Send + Sync + 'static {
     /// Only one task should call this at a time (it hands each stream to one caller); run a
     /// loop that dispatches streams onward.
     fn accept(&self) -> BoxFuture<'_, Result<IncomingStream, NetError>>;
+}
+
+/// One request frame out, one reply frame back, on a fresh stream to `peer`: the shape of
+/// every Raft RPC. The caller bounds the wait (with its `Clock`-driven deadline).
+///
+/// # Errors
+/// [`NetError`] from `open`; [`NetError::Exchange`] if the stream fails, the reply exceeds
+/// `max`, or the peer ends the stream without a reply.
+pub async fn request_reply(
+    net: &dyn Net,
+    peer: &Identity,
+    request: &[u8],
+    max: MaxFrameLen,
+) -> Result<Vec<u8>, NetError> {
+    let failed = |reason: String| NetError::Exchange {
+        peer: peer.clone(),
+        reason,
+    };
+    let mut stream = net.open(peer).await?;
+    frame::write_frame(&mut stream.send, request, max)
+        .await
+        .map_err(|e| failed(e.to_string()))?;
+    stream
+        .send
+        .shutdown()
+        .await
+        .map_err(|e| failed(e.to_string()))?;
+    frame::read_frame(&mut stream.recv, max)
+        .await
+        .map_err(|e| failed(e.to_string()))?
+        .ok_or_else(|| failed("stream ended without a reply".into()))
+}
+
+/// A function from (peer, request frame) to reply frame, for [`serve_requests`].
+pub type RequestFn = Arc<dyn Fn(Identity, Vec<u8>) -> BoxFuture<'static, Vec<u8>> + Send + Sync>;
+
+/// The other side of [`request_reply`]: accepts streams from `net` until it closes and answers
+/// each one's request frame with `answer`, each on its own task. Streams with an unreadable or
+/// oversize request are dropped (the requester sees an exchange error and retries).
+pub async fn serve_requests(net: Arc<dyn Net>, max: MaxFrameLen, answer: RequestFn) {
+    while let Ok(incoming) = net.accept().await {
+        let answer = answer.clone();
+        crate::task::spawn(async move {
+            let IncomingStream { peer, mut stream } = incoming;
+            let Ok(Some(request)) = frame::read_frame(&mut stream.recv, max).await else {
+                return;
+            };
+            let reply = answer(peer, request).await;
+            if frame::write_frame(&mut stream.send, &reply, max)
+                .await
+                .is_ok()
+            {
+                let _ = stream.send.shutdown().await;
+            }
+        });
+    }
 }

@@ -146,6 +146,8 @@ impl Net for MemNet {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use tokio::io::AsyncWriteExt;
 
     use super::*;
@@ -186,6 +188,32 @@ mod tests {
                 a.open(&Identity::Controller(9)).await,
                 Err(NetError::UnknownPeer(_))
             ));
+        });
+    }
+
+    #[test]
+    fn request_reply_round_trips_through_serve_requests() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let net = MemNetwork::new();
+            let a = net.join(Identity::Controller(1));
+            let b: Arc<dyn Net> = Arc::new(net.join(Identity::Controller(2)));
+            let answer: crate::net::RequestFn = Arc::new(|peer, mut req: Vec<u8>| {
+                Box::pin(async move {
+                    req.extend_from_slice(peer.to_string().as_bytes());
+                    req
+                })
+            });
+            let max = MaxFrameLen::mib(1);
+            let server = crate::task::spawn(crate::net::serve_requests(b, max, answer));
+            let reply = crate::net::request_reply(&a, &Identity::Controller(2), b"from ", max)
+                .await
+                .unwrap();
+            assert_eq!(reply, b"from controller:1");
+            net.leave(&Identity::Controller(2));
+            server.abort();
         });
     }
 }
