@@ -1,0 +1,1 @@
+//! The Ceph backend (in progress).
