@@ -2,9 +2,14 @@
 //! system, spawns tasks and owns sockets.
 //!
 //! Everything nondeterministic enters the rest of the workspace through the seams defined here:
-//! [`Clock`] for time and [`Rng`] for randomness (and, as they land, `Net`, `Disk`, spawning and
-//! the QUIC transport). Each seam has a real implementation and a deterministic one
-//! ([`ManualClock`], [`SeededRng`]) that tests and the simulator drive.
+//! [`Clock`] for time, [`Rng`] for randomness, [`Net`] for streams between peers, `Disk`, and
+//! spawning. Each seam has a real implementation and a deterministic one ([`ManualClock`],
+//! [`SeededRng`], [`MemNetwork`]) that tests and the simulator drive.
+//!
+//! It also owns the transport (docs/transport.md, docs/rpc.md): the cluster PKI
+//! ([`ClusterCa`]), the QUIC [`Endpoint`] serving the Raft, RPC and node ALPNs on one port, the
+//! length-prefixed [`frame`] codec, and JSON-RPC 2.0 ([`RpcServer`] with a pluggable
+//! [`Handler`], [`RpcClient`]), which knows no methods.
 //!
 //! It is not where decisions are made: cores in other crates take time and randomness as inputs.
 

@@ -104,7 +104,11 @@ impl CloseCode {
 
 /// Limits that keep one peer from exhausting the endpoint. Timing values are config values
 /// (DESIGN.md §8: timing knobs are configurable; tests set them short).
-#[derive(Clone, Debug)]
+///
+/// In a TOML config (e.g. a `[transport]` table) every field is optional, durations are in
+/// milliseconds: `idle_timeout_ms = 30000`, `keep_alive_interval_ms = 5000`.
+#[derive(Clone, Debug, serde::Deserialize, Eq, PartialEq, serde::Serialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct TransportLimits {
     /// Bidirectional streams a peer may have open at once on one connection. Each RPC request
     /// and each Raft message is one stream, so this caps one connection's in-flight work; QUIC
@@ -115,9 +119,11 @@ pub struct TransportLimits {
     pub max_connections: usize,
     /// A connection with no traffic (keep-alives included) for this long is closed: it is
     /// how a dead peer is noticed.
+    #[serde(rename = "idle_timeout_ms", with = "millis")]
     pub idle_timeout: Duration,
     /// How often an idle connection sends a keep-alive; well under `idle_timeout` so one lost
     /// packet does not kill a healthy connection.
+    #[serde(rename = "keep_alive_interval_ms", with = "millis")]
     pub keep_alive_interval: Duration,
     /// Bytes a peer may have in flight on one stream before it must wait for us to read.
     pub stream_receive_window: u32,
@@ -139,8 +145,28 @@ impl Default for TransportLimits {
     }
 }
 
+/// Durations as whole milliseconds in config files.
+mod millis {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        u64::deserialize(d).map(Duration::from_millis)
+    }
+}
+
 impl TransportLimits {
     fn transport_config(&self) -> Result<quinn::TransportConfig, TransportError> {
+        if self.keep_alive_interval >= self.idle_timeout {
+            return Err(TransportError::Config(
+                "keep_alive_interval must be shorter than idle_timeout".into(),
+            ));
+        }
         let mut t = quinn::TransportConfig::default();
         t.max_concurrent_bidi_streams(VarInt::from_u32(self.max_concurrent_bidi_streams));
         // No ferrocore protocol uses unidirectional streams or datagrams: refuse them.
@@ -479,4 +505,54 @@ async fn admit(incoming: quinn::Incoming, router: Arc<Router>) {
         return;
     };
     handler.handle(peer).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_read_from_config_with_defaults_and_millis() {
+        let limits: TransportLimits =
+            serde_json::from_str(r#"{"idle_timeout_ms": 1500, "max_connections": 8}"#).unwrap();
+        assert_eq!(limits.idle_timeout, Duration::from_millis(1500));
+        assert_eq!(limits.max_connections, 8);
+        assert_eq!(
+            limits.keep_alive_interval,
+            TransportLimits::default().keep_alive_interval
+        );
+        assert!(serde_json::from_str::<TransportLimits>(r#"{"idle_timeout": 1}"#).is_err());
+        let back: TransportLimits =
+            serde_json::from_value(serde_json::to_value(&limits).unwrap()).unwrap();
+        assert_eq!(back, limits);
+    }
+
+    #[test]
+    fn keep_alive_must_be_shorter_than_idle_timeout() {
+        let limits = TransportLimits {
+            keep_alive_interval: Duration::from_secs(30),
+            ..TransportLimits::default()
+        };
+        assert!(matches!(
+            limits.transport_config(),
+            Err(TransportError::Config(_))
+        ));
+        assert!(TransportLimits::default().transport_config().is_ok());
+    }
+
+    #[test]
+    fn alpn_tokens_round_trip_and_admission_follows_roles() {
+        for alpn in Alpn::ALL {
+            assert_eq!(Alpn::from_bytes(alpn.as_bytes()), Some(alpn));
+        }
+        assert_eq!(Alpn::from_bytes(b"h3"), None);
+        let ctl = Identity::Controller(1);
+        let node = Identity::Node("n".into());
+        assert!(Alpn::Raft.admits(Some(&ctl)));
+        assert!(!Alpn::Raft.admits(Some(&node)));
+        assert!(!Alpn::Raft.admits(None));
+        assert!(Alpn::Node.admits(Some(&node)));
+        assert!(!Alpn::Node.admits(Some(&Identity::Admin)));
+        assert!(Alpn::Rpc.admits(None));
+    }
 }
