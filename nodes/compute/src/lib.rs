@@ -16,10 +16,13 @@ mod capacity;
 mod config;
 pub mod conformance;
 mod console;
+mod detect;
 mod devices;
 mod events;
 pub mod fake;
 mod host;
+mod images;
+mod libvirt;
 mod model;
 pub mod plan;
 mod prepare;
@@ -29,8 +32,13 @@ mod validate;
 
 pub use config::{ClassConfig, ComputeConfig, ConfigError, DomainTypeSetting, MachineClasses};
 pub use console::Console;
+pub use detect::{
+    KVM_PROBE_TIMEOUT, choose_domain_type, cpu_has_virtualization, detect_domain_type,
+};
 pub use events::MAX_EVENTS;
 pub use host::{ConsoleIo, Host, HostError, ImageBoot, LocalDiskPlan, ResolvedImage};
+pub use images::{BootImport, ImageEntry, ImageError, ImageSource, ImageStore, MAX_IMAGE_BYTES};
+pub use libvirt::LibvirtHost;
 pub use model::{
     BootSpec, DiskSource, DiskSpec, DomainMetadata, DomainObservation, DomainRunState, DomainSpec,
     DomainType, HostResources, MachineRecord, NicSpec, ObservedDisk, nic_alias, target_dev,
