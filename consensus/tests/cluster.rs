@@ -194,10 +194,18 @@ fn leader_crash_reelection_and_catch_up_by_snapshot() {
 }
 
 #[test]
-fn same_seed_same_outcome() {
-    let a = Rt::with_seed(7).block_on(leader_crash_reelect_and_catch_up(7));
-    let b = Rt::with_seed(7).block_on(leader_crash_reelect_and_catch_up(7));
+fn same_seed_same_outcome_and_same_trace() {
+    let run = |seed: u64| {
+        let mut rt = Rt::with_seed(seed);
+        rt.record_trace(true);
+        let outcome = rt.block_on(leader_crash_reelect_and_catch_up(seed));
+        (outcome, rt.take_trace())
+    };
+    let (a, trace_a) = run(7);
+    let (b, trace_b) = run(7);
     assert_eq!(a, b);
+    assert!(trace_a.len() > 1_000, "the trace records the run");
+    assert!(trace_a == trace_b, "same seed, same executor trace");
 }
 
 #[test]
