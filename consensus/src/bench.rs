@@ -76,6 +76,7 @@ async fn start_cluster(dir: &std::path::Path) -> Result<Vec<Node<TokioRuntime>>,
     for id in 1..=3u64 {
         let mut config = NodeConfig::new(NodeId(id), dir.join(format!("node{id}")));
         config.raft.snapshot_policy = openraft::SnapshotPolicy::LogsSinceLast(50_000);
+        config.flush = crate::FlushMode::Background;
         let node = Node::<TokioRuntime>::open(
             config,
             disk.clone(),

@@ -23,7 +23,7 @@ mod types;
 mod watch_stream;
 
 pub use codec::DecodeError;
-pub use log::{LogError, LogStore, SEGMENT_BYTES_DEFAULT};
+pub use log::{FlushMode, LogError, LogStore, SEGMENT_BYTES_DEFAULT};
 pub use network::{InProcessNetwork, RaftServer, RaftTransport, TransportError, TransportFuture};
 pub use node::{Node, NodeConfig, NodeError, ProposeError, ReadIndex};
 pub use state_machine::StateMachine;

@@ -13,7 +13,7 @@ use openraft::error::{ClientWriteError, LinearizableReadError, RaftError};
 use openraft::type_config::TypeConfigExt;
 use openraft::{AsyncRuntime, ChangeMembers, Raft, RaftMetrics, ReadPolicy};
 
-use crate::log::{LogError, LogStore, SEGMENT_BYTES_DEFAULT};
+use crate::log::{FlushMode, LogError, LogStore, SEGMENT_BYTES_DEFAULT};
 use crate::network::{NetworkFactory, RaftServer, RaftTransport};
 use crate::snapshot::SnapshotDir;
 use crate::state_machine::{SmShared, StateMachine};
@@ -39,6 +39,9 @@ pub struct NodeConfig {
     pub segment_bytes_max: u64,
     /// Watch events kept for watchers that resume.
     pub watch_retention: usize,
+    /// How appends reach the disk: [`FlushMode::Background`] (group commit on a writer thread)
+    /// for a production controller, [`FlushMode::Inline`] (the default) under the simulator.
+    pub flush: FlushMode,
 }
 
 impl NodeConfig {
@@ -60,6 +63,7 @@ impl NodeConfig {
             raft,
             segment_bytes_max: SEGMENT_BYTES_DEFAULT,
             watch_retention: WATCH_RETENTION_DEFAULT,
+            flush: FlushMode::Inline,
         }
     }
 }

@@ -11,7 +11,6 @@ mod segments;
 use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::io;
-use std::marker::PhantomData;
 use std::ops::RangeBounds;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -71,25 +70,47 @@ struct Shared {
     /// What readers see: taken briefly, never across disk I/O.
     mem: Mutex<Mem>,
     /// Serializes writes to disk, which openraft also requires.
-    writer: Mutex<Writer>,
+    writer: Arc<Mutex<Writer>>,
+}
+
+/// How appended entries reach the disk.
+#[derive(Clone, Copy, Debug, Default, Eq, PartialEq)]
+pub enum FlushMode {
+    /// fsync inside `append`, on the calling task: deterministic, for tests and the simulator.
+    #[default]
+    Inline,
+    /// A dedicated writer thread writes queued appends and fsyncs them together (group commit),
+    /// then fires their callbacks, so Raft keeps replicating while the disk syncs: production.
+    Background,
+}
+
+/// Appends queued for the writer thread: a full queue makes `append` wait (backpressure).
+const FLUSH_QUEUE_MAX: usize = 1024;
+/// Appends made durable by one fsync at most: bounds the latency a batch adds to its first job.
+const FLUSH_BATCH_MAX: usize = 256;
+
+enum Job<RT: AsyncRuntime> {
+    Append(Vec<Entry>, IOFlushed<Types<RT>>),
+    /// Replies once every job queued before it is durable (or failed).
+    Barrier(std::sync::mpsc::SyncSender<io::Result<()>>),
 }
 
 /// The durable Raft log of one node, for async runtime `RT`. Clones share the same log.
-pub struct LogStore<RT> {
+pub struct LogStore<RT: AsyncRuntime> {
     shared: Arc<Shared>,
-    _rt: PhantomData<fn() -> RT>,
+    flusher: Option<std::sync::mpsc::SyncSender<Job<RT>>>,
 }
 
-impl<RT> Clone for LogStore<RT> {
+impl<RT: AsyncRuntime> Clone for LogStore<RT> {
     fn clone(&self) -> Self {
         Self {
             shared: self.shared.clone(),
-            _rt: PhantomData,
+            flusher: self.flusher.clone(),
         }
     }
 }
 
-impl<RT> Debug for LogStore<RT> {
+impl<RT: AsyncRuntime> Debug for LogStore<RT> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LogStore").finish_non_exhaustive()
     }
@@ -100,13 +121,26 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-impl<RT> LogStore<RT> {
+impl<RT: AsyncRuntime> LogStore<RT> {
     /// Opens (or creates) the log in `dir`, recovering from a crash.
     ///
     /// # Errors
     /// [`LogError::Corrupt`] naming file and byte offset if data is damaged in a way a crash
     /// cannot explain; [`LogError::Io`] if the disk fails.
     pub fn open(disk: Arc<dyn Disk>, dir: &Path, segment_bytes_max: u64) -> Result<Self, LogError> {
+        Self::open_with(disk, dir, segment_bytes_max, FlushMode::Inline)
+    }
+
+    /// [`open`](Self::open) with a choice of how appends are made durable.
+    ///
+    /// # Errors
+    /// As [`open`](Self::open), and [`LogError::Io`] if the writer thread cannot start.
+    pub fn open_with(
+        disk: Arc<dyn Disk>,
+        dir: &Path,
+        segment_bytes_max: u64,
+        flush: FlushMode,
+    ) -> Result<Self, LogError> {
         let (mut segments, entries) = Segments::open(disk.clone(), dir, segment_bytes_max)?;
         let hard = read_hard_state(&*disk, &dir.join(HARD_STATE))?;
         let purged = hard.purged.map(|l| l.index());
@@ -129,13 +163,31 @@ impl<RT> LogStore<RT> {
             segments,
             hard,
         };
+        let writer = Arc::new(Mutex::new(writer));
+        let flusher = match flush {
+            FlushMode::Inline => None,
+            FlushMode::Background => Some(start_flusher::<RT>(writer.clone(), dir)?),
+        };
         Ok(Self {
             shared: Arc::new(Shared {
                 mem: Mutex::new(mem),
-                writer: Mutex::new(writer),
+                writer,
             }),
-            _rt: PhantomData,
+            flusher,
         })
+    }
+
+    /// Waits until every queued append is durable (no-op without a writer thread).
+    fn barrier(&self) -> io::Result<()> {
+        let Some(flusher) = &self.flusher else {
+            return Ok(());
+        };
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        flusher
+            .send(Job::Barrier(tx))
+            .map_err(|_| io::Error::other("log writer thread stopped"))?;
+        rx.recv()
+            .map_err(|_| io::Error::other("log writer thread stopped"))?
     }
 
     /// Number of segment files on disk (for tests of compaction).
@@ -149,6 +201,55 @@ impl<RT> LogStore<RT> {
         let first = mem.entries.keys().next()?;
         let last = mem.entries.keys().next_back()?;
         Some((*first, *last))
+    }
+}
+
+fn start_flusher<RT: AsyncRuntime>(
+    writer: Arc<Mutex<Writer>>,
+    dir: &Path,
+) -> Result<std::sync::mpsc::SyncSender<Job<RT>>, LogError> {
+    let (tx, rx) = std::sync::mpsc::sync_channel(FLUSH_QUEUE_MAX);
+    std::thread::Builder::new()
+        .name("ferrocore-log".into())
+        .spawn(move || flusher_loop::<RT>(&writer, &rx))
+        .map_err(LogError::io(dir))?;
+    Ok(tx)
+}
+
+/// The writer thread: takes whatever is queued (up to a batch), writes it, fsyncs once, then
+/// answers every job of the batch in order. Ends when the last `LogStore` clone is dropped.
+fn flusher_loop<RT: AsyncRuntime>(writer: &Mutex<Writer>, rx: &std::sync::mpsc::Receiver<Job<RT>>) {
+    while let Ok(first) = rx.recv() {
+        let mut jobs = vec![first];
+        while jobs.len() < FLUSH_BATCH_MAX {
+            let Ok(job) = rx.try_recv() else { break };
+            jobs.push(job);
+        }
+        let mut result = Ok(());
+        {
+            let mut writer = lock(writer);
+            for job in &jobs {
+                if let (Job::Append(entries, _), Ok(())) = (job, &result) {
+                    result = writer.segments.write(entries);
+                }
+            }
+            if result.is_ok() {
+                result = writer.segments.flush();
+            }
+        }
+        for job in jobs {
+            let outcome = result
+                .as_ref()
+                .map(|_| ())
+                .map_err(|e| io::Error::new(e.kind(), e.to_string()));
+            match job {
+                Job::Append(_, callback) => callback.io_completed(outcome),
+                Job::Barrier(reply) => {
+                    // The waiter may have given up; nothing else to tell.
+                    let _ = reply.send(outcome);
+                }
+            }
+        }
     }
 }
 
@@ -210,6 +311,7 @@ impl<RT: AsyncRuntime> RaftLogStorage<Types<RT>> for LogStore<RT> {
     }
 
     async fn save_vote(&mut self, vote: &Vote) -> Result<(), io::Error> {
+        self.barrier()?;
         let mut writer = lock(&self.shared.writer);
         let hard = HardState {
             vote: Some(*vote),
@@ -230,13 +332,18 @@ impl<RT: AsyncRuntime> RaftLogStorage<Types<RT>> for LogStore<RT> {
         I::IntoIter: OptionalSend,
     {
         let entries: Vec<Entry> = entries.into_iter().collect();
-        let mut writer = lock(&self.shared.writer);
         {
             let mut mem = lock(&self.shared.mem);
             for entry in &entries {
                 mem.entries.insert(entry.index(), entry.clone());
             }
         }
+        if let Some(flusher) = &self.flusher {
+            return flusher
+                .send(Job::Append(entries, callback))
+                .map_err(|_| io::Error::other("log writer thread stopped"));
+        }
+        let mut writer = lock(&self.shared.writer);
         let result = writer.segments.append(&entries);
         drop(writer);
         let reply = result
@@ -249,12 +356,14 @@ impl<RT: AsyncRuntime> RaftLogStorage<Types<RT>> for LogStore<RT> {
 
     async fn truncate_after(&mut self, last_log_id: Option<LogId>) -> Result<(), io::Error> {
         let from = last_log_id.map_or(0, |l| l.index() + 1);
+        self.barrier()?;
         let mut writer = lock(&self.shared.writer);
         lock(&self.shared.mem).entries.retain(|i, _| *i < from);
         writer.segments.truncate_from(from)
     }
 
     async fn purge(&mut self, log_id: LogId) -> Result<(), io::Error> {
+        self.barrier()?;
         let mut writer = lock(&self.shared.writer);
         let hard = HardState {
             vote: writer.hard.vote,

@@ -71,6 +71,8 @@ pub(crate) struct Segments {
     segments: Vec<Segment>,
     active: Option<Box<dyn DiskFile>>,
     segment_bytes_max: u64,
+    /// A segment was created since the directory was last synced.
+    dir_dirty: bool,
 }
 
 fn segment_name(first: u64) -> String {
@@ -119,6 +121,7 @@ impl Segments {
             segments,
             active: None,
             segment_bytes_max,
+            dir_dirty: false,
         };
         log.drop_empty_tail().map_err(LogError::io(dir))?;
         if let Some(seg) = log.segments.last() {
@@ -133,8 +136,15 @@ impl Segments {
 
     /// Appends `entries` (consecutive, following the last one) and makes them durable.
     pub(crate) fn append(&mut self, entries: &[Entry]) -> io::Result<()> {
+        self.write(entries)?;
+        self.flush()
+    }
+
+    /// Writes `entries` without waiting for them to be durable; [`flush`](Self::flush) does.
+    /// Rolling to a new segment flushes the old one first, so only the newest segment can hold
+    /// unsynced bytes.
+    pub(crate) fn write(&mut self, entries: &[Entry]) -> io::Result<()> {
         let mut buf = Vec::new();
-        let mut dir_changed = false;
         for entry in entries {
             let index = entry.index();
             if let Some(end) = self.segments.last().map(Segment::end) {
@@ -144,17 +154,28 @@ impl Segments {
             let has_entries = self.segments.last().is_some_and(|s| !s.offsets.is_empty());
             if self.active.is_none() || (full && has_entries) {
                 self.write_out(&mut buf)?;
+                if let Some(file) = self.active.as_mut() {
+                    file.sync()?;
+                }
                 self.roll(index)?;
-                dir_changed = true;
+                self.dir_dirty = true;
             }
             let offset = self.active_len() + buf.len() as u64;
             record::encode(&codec::encode(entry), &mut buf);
             let seg = self.segments.last_mut().expect("roll created a segment");
             seg.offsets.push(offset);
         }
-        self.write_out(&mut buf)?;
-        if dir_changed {
+        self.write_out(&mut buf)
+    }
+
+    /// Makes everything written so far durable (segment data, then new segment names).
+    pub(crate) fn flush(&mut self) -> io::Result<()> {
+        if let Some(file) = self.active.as_mut() {
+            file.sync()?;
+        }
+        if self.dir_dirty {
             self.disk.sync_dir(&self.dir)?;
+            self.dir_dirty = false;
         }
         Ok(())
     }
@@ -232,7 +253,6 @@ impl Segments {
             .as_mut()
             .expect("bytes are only buffered for an open segment");
         file.append(buf)?;
-        file.sync()?;
         buf.clear();
         Ok(())
     }

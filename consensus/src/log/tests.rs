@@ -194,3 +194,37 @@ fn purging_past_the_end_resets_the_log_for_a_snapshot() {
         assert_eq!(indexes(&mut log).await, (100..110).collect::<Vec<_>>());
     });
 }
+
+#[test]
+fn background_flush_acknowledges_only_durable_entries() {
+    use crate::types::TokioRuntime;
+    Types::<TokioRuntime>::run(async {
+        let disk = SimDisk::new();
+        let mut log = LogStore::<TokioRuntime>::open_with(
+            Arc::new(disk.clone()),
+            &dir(),
+            1024,
+            FlushMode::Background,
+        )
+        .unwrap();
+        let mut waits = Vec::new();
+        for i in 1..30 {
+            let (tx, rx) = Types::<TokioRuntime>::oneshot();
+            log.append(vec![entry(i)], IOFlushed::signal(tx))
+                .await
+                .unwrap();
+            waits.push(rx);
+        }
+        for rx in waits {
+            rx.await.unwrap().unwrap();
+        }
+        // Every acknowledged entry survives a power loss.
+        disk.crash(Tear::LoseAll);
+        let mut log = LogStore::<TokioRuntime>::open(Arc::new(disk.clone()), &dir(), 1024).unwrap();
+        let entries = log.try_get_log_entries(0..).await.unwrap();
+        assert_eq!(
+            entries.iter().map(RaftEntry::index).collect::<Vec<_>>(),
+            (1..30).collect::<Vec<_>>()
+        );
+    });
+}
