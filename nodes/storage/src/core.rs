@@ -218,9 +218,9 @@ impl VolumeCore {
             .collect()
     }
 
-    /// Whether no work is due or running (used by tests and benchmarks to wait for quiet).
+    /// Whether no work is due, running or waiting for a retry (tests and benchmarks wait for it).
     pub(crate) fn settled(&self, now: MonoTime) -> bool {
-        self.in_flight.is_empty() && self.due(now).is_none()
+        self.in_flight.is_empty() && self.retry.is_empty() && self.due(now).is_none()
     }
 
     fn has_snapshots(&self, volume: &VolumeId) -> bool {

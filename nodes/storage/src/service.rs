@@ -311,6 +311,24 @@ impl VolumeService {
         self.lock().settled(self.clock.now())
     }
 
+    /// Runs work until nothing is due, running or waiting for a retry, or `timeout` of the
+    /// service's clock passed; waits between passes. For real backends in tests and benchmarks.
+    pub fn settle_for(&self, timeout: Duration) -> bool {
+        let deadline = self.clock.now() + timeout;
+        loop {
+            if self.reconcile_once() {
+                continue;
+            }
+            if self.is_settled() {
+                return true;
+            }
+            if self.clock.now() >= deadline {
+                return false;
+            }
+            self.wait_for_work(IDLE_WAIT);
+        }
+    }
+
     /// Whether no backend work is due or running.
     pub fn is_settled(&self) -> bool {
         self.lock().settled(self.clock.now())

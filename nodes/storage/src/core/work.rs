@@ -237,7 +237,12 @@ impl VolumeCore {
                     self.unavailable = Some(reason.clone());
                 }
                 let attempts = self.retry.get(&key).map_or(0, |r| r.attempts) + 1;
-                if permanent(&err, attempts) {
+                // Deletion never gives up: it keeps retrying at the slowest pace.
+                let deleting = matches!(
+                    work,
+                    Work::RemoveVolume { .. } | Work::RemoveSnapshot { .. }
+                );
+                if permanent(&err, attempts) && !deleting {
                     self.retry.remove(&key);
                     return self.failed(wall, work, &err.to_string());
                 }
@@ -332,10 +337,7 @@ impl VolumeCore {
             Work::Provision { id, .. } | Work::Expand { id, .. } => {
                 self.fail_volume(wall, id, reason)
             }
-            Work::RemoveVolume { .. } | Work::RemoveSnapshot { .. } => {
-                // Deletion never gives up: keep retrying at the slowest pace.
-                Vec::new()
-            }
+            Work::RemoveVolume { .. } | Work::RemoveSnapshot { .. } => Vec::new(),
             Work::TakeSnapshot { id, .. } => self.put_snapshot(id, |s| {
                 s.snapshot.status.state = VolumeSnapshotState::Failed
             }),
