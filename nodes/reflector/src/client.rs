@@ -23,7 +23,7 @@ use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
 
 use crate::client_core::{ClientCommand, ClientCore, ReflectorId, RouteChange};
-use crate::conn::{self, Core, Effect, Hub, SharedHub, TICK, lock};
+use crate::conn::{self, Core, Effect, Hub, SharedHub, lock};
 use crate::frame::FrameError;
 use crate::message::{KeepaliveInterval, Message};
 use crate::route::{Route, Vni};
@@ -55,6 +55,18 @@ impl Core for ClientCore {
 
     fn poll_transmit(&mut self, id: ReflectorId, budget: usize, out: &mut Vec<u8>) -> bool {
         Self::poll_transmit(self, id, budget, out)
+    }
+
+    fn tick(&mut self, now: MonoTime) -> Vec<ClientCommand> {
+        Self::tick(self, now)
+    }
+
+    fn overdue(&self, now: MonoTime) -> Vec<ReflectorId> {
+        Self::overdue(self, now)
+    }
+
+    fn touch(&mut self, id: ReflectorId, now: MonoTime) {
+        Self::touch(self, id, now);
     }
 }
 
@@ -111,7 +123,7 @@ impl Client {
             };
             tasks.push(spawn(link.run()));
         }
-        tasks.push(spawn(tick_loop(hub.clone(), clock)));
+        tasks.push(spawn(conn::tick_loop(hub.clone(), clock)));
         Self { hub, tasks }
     }
 
@@ -171,6 +183,11 @@ impl Client {
         }
     }
 
+    /// Up to `max` changes of the merged table if there are any, without waiting.
+    pub fn try_changes(&self, max: usize) -> Vec<RouteChange> {
+        lock(&self.hub).core.take_changes(max)
+    }
+
     /// Stops every connection at once (the reflectors see the sockets close).
     pub fn shutdown(&self) {
         for t in &self.tasks {
@@ -217,7 +234,7 @@ impl Link {
         let waker = {
             let mut h = lock(&self.hub);
             let cmds = h.core.connected(self.clock.now(), self.rid);
-            let w = h.attach(self.rid);
+            let w = h.attach(self.rid, &stream);
             h.apply(cmds, None);
             w
         };
@@ -234,14 +251,5 @@ impl Link {
         let span = u64::try_from((hi - lo).as_millis()).unwrap_or(u64::MAX);
         let mut rng = self.rng.lock().unwrap_or_else(PoisonError::into_inner);
         lo + Duration::from_millis(rng.below(span.saturating_add(1)))
-    }
-}
-
-async fn tick_loop(hub: SharedHub<ClientCore>, clock: Arc<dyn Clock>) {
-    loop {
-        ferrocore_runtime::sleep(TICK).await;
-        let mut h = lock(&hub);
-        let cmds = h.core.tick(clock.now());
-        h.apply(cmds, None);
     }
 }

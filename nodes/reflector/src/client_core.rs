@@ -144,6 +144,19 @@ impl ClientCore {
         cmds
     }
 
+    /// Links whose keepalive timeout has passed at `now`.
+    pub fn overdue(&self, now: MonoTime) -> Vec<ReflectorId> {
+        let late = self.links.iter().filter(|(_, l)| l.session.overdue(now));
+        late.map(|(id, _)| *id).collect()
+    }
+
+    /// Counts `rid` as alive at `now` (its bytes are waiting to be read).
+    pub fn touch(&mut self, rid: ReflectorId, now: MonoTime) {
+        if let Some(l) = self.links.get_mut(&rid) {
+            l.session.touch(now);
+        }
+    }
+
     /// Announces `route` to every reflector (now and after every reconnect).
     pub fn announce(&mut self, route: Route) -> Vec<ClientCommand> {
         if !self.announcements.insert(route) {

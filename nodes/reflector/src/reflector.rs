@@ -184,6 +184,20 @@ impl ReflectorCore {
         cmds
     }
 
+    /// Peers whose keepalive timeout has passed at `now` (the adapter may [`Self::touch`] those
+    /// with unread bytes before calling [`Self::tick`]).
+    pub fn overdue(&self, now: MonoTime) -> Vec<PeerId> {
+        let late = self.peers.iter().filter(|(_, p)| p.session.overdue(now));
+        late.map(|(id, _)| *id).collect()
+    }
+
+    /// Counts `peer` as alive at `now` (its bytes are waiting to be read).
+    pub fn touch(&mut self, peer: PeerId, now: MonoTime) {
+        if let Some(p) = self.peers.get_mut(&peer) {
+            p.session.touch(now);
+        }
+    }
+
     /// Appends up to about `budget` bytes of whole frames for `peer` to `out`. Returns `false`
     /// if the peer is gone (the adapter closes its socket).
     pub fn poll_transmit(&mut self, peer: PeerId, budget: usize, out: &mut Vec<u8>) -> bool {

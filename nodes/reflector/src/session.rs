@@ -169,10 +169,21 @@ impl Session {
         }
     }
 
+    /// Records that the peer showed signs of life that have not been processed yet (bytes
+    /// waiting in our receive queue): a busy reflector must not time out a healthy peer.
+    pub(crate) fn touch(&mut self, now: MonoTime) {
+        self.last_rx = self.last_rx.max(now);
+    }
+
+    /// Whether the next `tick` at `now` would time the session out.
+    pub(crate) fn overdue(&self, now: MonoTime) -> bool {
+        let timeout = self.interval.unwrap_or(self.own).timeout();
+        now.saturating_since(self.last_rx) > timeout
+    }
+
     /// Checks the timers: returns a KEEPALIVE to send when one is due (client), or the timeout.
     pub(crate) fn tick(&mut self, now: MonoTime) -> Result<Option<Message>, ProtocolError> {
-        let timeout = self.interval.unwrap_or(self.own).timeout();
-        if now.saturating_since(self.last_rx) > timeout {
+        if self.overdue(now) {
             return Err(ProtocolError::Timeout);
         }
         match self.next_keepalive {
