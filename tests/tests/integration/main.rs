@@ -1,3 +1,4 @@
 //! ferrocore's one integration-test binary: a module per area.
 
+mod storage;
 mod tidy;

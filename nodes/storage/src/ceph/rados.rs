@@ -75,7 +75,8 @@ impl Cluster {
     /// # Errors
     /// When the configuration cannot be read or the cluster does not answer in time.
     pub fn connect(conf: &str, user: &str, timeout_secs: u32) -> Result<Arc<Self>, CephError> {
-        let user_c = cstr(user)?;
+        // rados_create2 takes the full entity name.
+        let user_c = cstr(&format!("client.{user}"))?;
         let mut handle: sys::rados_t = ptr::null_mut();
         // SAFETY: `handle` is a valid out-pointer; the cluster and user names are valid C
         // strings that outlive the call.
