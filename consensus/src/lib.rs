@@ -29,8 +29,8 @@ pub use node::{Node, NodeConfig, NodeError, ProposeError, ReadIndex};
 pub use state_machine::StateMachine;
 pub use store::{
     Command, CommandResult, EventType, JsonObject, ListOptions, ListPage, ObjectKey, ObjectStore,
-    Outcome, Precondition, Revision, SELECTOR_LEN_MAX, Selector, StoreError,
-    WATCH_RETENTION_DEFAULT, WatchEvent, group_of,
+    Outcome, PATCH_DEPTH_MAX, Precondition, Revision, SELECTOR_LEN_MAX, Selector, StoreError,
+    WATCH_RETENTION_DEFAULT, WatchEvent, group_of, merge_patch,
 };
 pub use types::{Applied, NodeAddr, NodeId, SimRuntime, TokioRuntime, Types};
 pub use watch_stream::{WATCH_BATCH_MAX, WatchError, WatchStream};

@@ -26,6 +26,10 @@ use crate::watch_stream::WatchStream;
 const LEASE_RETRIES_MAX: u32 = 50;
 const LEASE_RETRY_PAUSE: Duration = Duration::from_millis(20);
 
+/// A patch re-reads and retries this many times when another write slips in between its read
+/// and its proposal (optimistic concurrency), then reports the conflict.
+const PATCH_RETRIES_MAX: u32 = 5;
+
 /// How a node is set up.
 #[derive(Clone, Debug)]
 pub struct NodeConfig {
@@ -265,6 +269,46 @@ impl<RT: AsyncRuntime> Node<RT> {
             .unwrap_or_else(PoisonError::into_inner)
             .fill(&mut bytes);
         crate::time::uuid_v4(bytes)
+    }
+
+    /// Applies a JSON merge patch to the object at `key` (leader only): reads it, patches it,
+    /// and proposes an `Update` conditioned on the version read, retrying a bounded number of
+    /// times on a conflict. A `metadata.resourceVersion` in the patch is a precondition and is
+    /// not retried.
+    ///
+    /// # Errors
+    /// As [`propose`](Self::propose); `NotFound` if there is no such object.
+    pub async fn patch(
+        &self,
+        key: &crate::ObjectKey,
+        patch: &serde_json::Value,
+    ) -> Result<Outcome, ProposeError> {
+        let pinned = patch.pointer("/metadata/resourceVersion").is_some();
+        let mut attempt = 0;
+        loop {
+            let current = self.read(|s| s.get(key).cloned()).await?;
+            let current = current.ok_or_else(|| StoreError::NotFound(key.clone()))?;
+            let mut next = current.value().clone();
+            crate::merge_patch(&mut next, patch)?;
+            if !pinned && let Some(meta) = next.get_mut("metadata").and_then(|m| m.as_object_mut())
+            {
+                let version = current.resource_version().unwrap_or_default();
+                meta.insert("resourceVersion".into(), version.into());
+            }
+            let result = self
+                .propose(Command::Update {
+                    object: crate::JsonObject::new(next),
+                })
+                .await;
+            match result {
+                Err(ProposeError::Store(StoreError::Conflict { .. }))
+                    if !pinned && attempt < PATCH_RETRIES_MAX =>
+                {
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
     }
 
     /// Confirms leadership with a quorum and returns the log position a linearizable read must

@@ -359,3 +359,35 @@ fn follower_read_after_acknowledged_write_and_conflicts() {
         assert_eq!(leader.read(|s| s.revision()).await.unwrap(), out.revision);
     });
 }
+
+#[test]
+fn patch_and_hostile_raft_frames() {
+    Rt::with_seed(6).block_on(async {
+        let cluster = Cluster::boot(6, &[1, 2, 3]).await;
+        let leader = cluster.leader().await;
+        write(&leader, "p").await;
+        let key = ObjectKey::new("", "ConfigMap", "ns", "p");
+        let out = leader
+            .patch(
+                &key,
+                &json!({"data": {"k": null, "n": "1"}, "metadata": {"labels": {"a": "b"}}}),
+            )
+            .await
+            .unwrap();
+        assert_eq!(out.object.value()["data"], json!({"n": "1"}));
+        assert_eq!(out.object.value()["metadata"]["labels"]["a"], "b");
+        let stale = json!({"metadata": {"resourceVersion": "1"}, "data": {"x": "y"}});
+        assert!(matches!(
+            leader.patch(&key, &stale).await,
+            Err(ProposeError::Store(_))
+        ));
+        // Garbage on the Raft port is refused without reaching Raft, and the cluster keeps going.
+        let server = leader.server();
+        for frame in [vec![], vec![0xff; 64], vec![3, 200, 200, 200, 200, 200]] {
+            assert!(!server.handle(&frame).await.is_empty());
+        }
+        write(&leader, "after-garbage").await;
+        cluster.converge().await;
+        cluster.assert_same();
+    });
+}

@@ -9,6 +9,7 @@
 mod apply;
 mod list;
 pub(crate) mod meta;
+mod patch;
 mod selector;
 mod types;
 mod watch;
@@ -20,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub use list::{ListOptions, ListPage};
+pub use patch::{PATCH_DEPTH_MAX, merge_patch};
 pub use selector::{SELECTOR_LEN_MAX, Selector};
 pub use types::{
     Command, CommandResult, EventType, JsonObject, ObjectKey, Outcome, Precondition, Revision,
