@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod bench;
+mod cmd_dataplane;
 mod cmd_validate;
 
 /// ferrocore: the IronCore IaaS API on one Raft-replicated runtime.
@@ -23,6 +24,8 @@ struct Cli {
 enum Command {
     /// Check manifests against the IronCore v1alpha1 schema, defaults and validation rules.
     Validate(cmd_validate::Args),
+    /// Run the data plane (packet pipeline and its programming API).
+    Dataplane(cmd_dataplane::Args),
     /// Benchmarks that compare ferrocore with a peer measured in the same run.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -33,6 +36,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Validate(args) => cmd_validate::run(&args),
         Command::Bench(cmd) => bench::run(cmd),
+        Command::Dataplane(args) => cmd_dataplane::run(&args),
     };
     match result {
         Ok(code) => code,

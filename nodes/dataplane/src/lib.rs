@@ -19,6 +19,8 @@ mod types;
 
 pub mod api;
 pub mod backend;
+pub mod config;
+pub mod daemon;
 pub mod packet;
 
 pub use conntrack::ConntrackStats;

@@ -1,4 +1,5 @@
 //! ferrocore's one integration-test binary: a module per area.
 
+mod dataplane;
 mod storage;
 mod tidy;
