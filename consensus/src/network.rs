@@ -14,6 +14,7 @@ use std::io::Cursor;
 use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use openraft::error::{NetworkError, RPCError, ReplicationClosed, StreamingError, Unreachable};
 use openraft::network::{RPCOption, RaftNetworkFactory, RaftNetworkV2};
@@ -21,12 +22,13 @@ use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, VoteRequest, VoteResponse,
 };
 use openraft::type_config::TypeConfigExt;
-use openraft::{AsyncRuntime, Raft};
+use openraft::{AsyncRuntime, Raft, ReadPolicy};
 use serde::{Deserialize, Serialize};
 
 use crate::codec;
 use crate::state_machine::StateMachine;
-use crate::types::{NodeAddr, NodeId, Snapshot, SnapshotMeta, Types, Vote};
+use crate::store::{Command, CommandResult};
+use crate::types::{Applied, NodeAddr, NodeId, Snapshot, SnapshotMeta, Types, Vote};
 
 /// A boxed future that a transport returns.
 pub type TransportFuture<'a> =
@@ -61,6 +63,10 @@ pub trait RaftTransport: Debug + Send + Sync + 'static {
 enum Request<RT: AsyncRuntime> {
     Append(AppendEntriesRequest<Types<RT>>),
     PreVote(VoteRequest<Types<RT>>),
+    /// A follower forwards a client write to the leader.
+    Propose(Command),
+    /// A follower asks the leader for a linearizable read index.
+    ReadIndex,
     Snapshot {
         vote: Vote,
         meta: SnapshotMeta,
@@ -74,6 +80,8 @@ enum Request<RT: AsyncRuntime> {
 #[serde(bound = "")]
 enum Reply<RT: AsyncRuntime> {
     Append(Result<AppendEntriesResponse<Types<RT>>, String>),
+    Propose(Result<CommandResult, String>),
+    ReadIndex(Result<u64, String>),
     Snapshot(Result<SnapshotResponse<Types<RT>>, String>),
     Vote(Result<VoteResponse<Types<RT>>, String>),
     Refused(String),
@@ -120,6 +128,11 @@ impl<RT: AsyncRuntime> RaftServer<RT> {
             Ok(Request::PreVote(rpc)) => {
                 Reply::Vote(self.raft.pre_vote(rpc).await.map_err(|e| e.to_string()))
             }
+            Ok(Request::Propose(command)) => Reply::Propose(self.propose(command).await),
+            Ok(Request::ReadIndex) => {
+                let read = self.raft.ensure_linearizable(ReadPolicy::ReadIndex).await;
+                Reply::ReadIndex(read.map(|r| r.log_id().index).map_err(|e| e.to_string()))
+            }
             Ok(Request::Snapshot { vote, meta, data }) => {
                 let snapshot = Snapshot {
                     meta,
@@ -130,6 +143,61 @@ impl<RT: AsyncRuntime> RaftServer<RT> {
             }
         };
         codec::encode(&reply)
+    }
+
+    async fn propose(&self, command: Command) -> Result<CommandResult, String> {
+        match self.raft.client_write(command).await {
+            Ok(response) => match response.data {
+                Applied::Command(result) => Ok(result),
+                Applied::Internal => Err("no command result".into()),
+            },
+            Err(e) => Err(e.to_string()),
+        }
+    }
+}
+
+/// Sends a request that a follower forwards to the leader and returns the leader's reply.
+async fn forward<RT: AsyncRuntime>(
+    transport: &dyn RaftTransport,
+    leader: NodeId,
+    addr: &NodeAddr,
+    request: &Request<RT>,
+    ttl: Duration,
+) -> Result<Reply<RT>, String> {
+    let call = transport.call(leader, addr, codec::encode(request));
+    let frame = Types::<RT>::timeout(ttl, call)
+        .await
+        .map_err(|_| format!("leader {leader} did not answer in time"))?
+        .map_err(|e| e.to_string())?;
+    codec::decode(&frame).map_err(|e| e.to_string())
+}
+
+/// Asks `leader` for a read index on behalf of a follower.
+pub(crate) async fn forward_read_index<RT: AsyncRuntime>(
+    transport: &dyn RaftTransport,
+    leader: NodeId,
+    addr: &NodeAddr,
+    ttl: Duration,
+) -> Result<u64, String> {
+    match forward::<RT>(transport, leader, addr, &Request::ReadIndex, ttl).await? {
+        Reply::ReadIndex(result) => result,
+        Reply::Refused(why) => Err(why),
+        _ => Err("reply does not match request".into()),
+    }
+}
+
+/// Forwards a client write to `leader` on behalf of a follower.
+pub(crate) async fn forward_propose<RT: AsyncRuntime>(
+    transport: &dyn RaftTransport,
+    leader: NodeId,
+    addr: &NodeAddr,
+    command: Command,
+    ttl: Duration,
+) -> Result<CommandResult, String> {
+    match forward::<RT>(transport, leader, addr, &Request::Propose(command), ttl).await? {
+        Reply::Propose(result) => result,
+        Reply::Refused(why) => Err(why),
+        _ => Err("reply does not match request".into()),
     }
 }
 

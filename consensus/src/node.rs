@@ -30,6 +30,10 @@ const LEASE_RETRY_PAUSE: Duration = Duration::from_millis(20);
 /// and its proposal (optimistic concurrency), then reports the conflict.
 const PATCH_RETRIES_MAX: u32 = 5;
 
+/// How long a follower waits for the leader to answer a forwarded write or read index, and
+/// then for its own log to catch up to that read index.
+const FORWARD_TTL: Duration = Duration::from_secs(10);
+
 /// How a node is set up.
 #[derive(Clone, Debug)]
 pub struct NodeConfig {
@@ -112,6 +116,7 @@ pub struct Node<RT: AsyncRuntime> {
     log: LogStore<RT>,
     clock: Arc<dyn Clock>,
     rng: Arc<Mutex<Box<dyn Rng>>>,
+    transport: Arc<dyn RaftTransport>,
 }
 
 impl<RT: AsyncRuntime> Clone for Node<RT> {
@@ -123,6 +128,7 @@ impl<RT: AsyncRuntime> Clone for Node<RT> {
             log: self.log.clone(),
             clock: self.clock.clone(),
             rng: self.rng.clone(),
+            transport: self.transport.clone(),
         }
     }
 }
@@ -163,7 +169,7 @@ impl<RT: AsyncRuntime> Node<RT> {
         let raft = Raft::new(
             config.id,
             Arc::new(raft_config),
-            NetworkFactory::<RT>::new(transport),
+            NetworkFactory::<RT>::new(transport.clone()),
             log.clone(),
             StateMachine::new(shared.clone()),
         )
@@ -176,6 +182,7 @@ impl<RT: AsyncRuntime> Node<RT> {
             log,
             clock,
             rng: Arc::new(Mutex::new(rng)),
+            transport,
         })
     }
 
@@ -357,6 +364,61 @@ impl<RT: AsyncRuntime> Node<RT> {
     pub async fn read<T>(&self, read: impl FnOnce(&ObjectStore) -> T) -> Result<T, ProposeError> {
         let index = self.read_index().await?;
         self.wait_applied(index, Duration::from_secs(10)).await?;
+        Ok(self.read_stale(read))
+    }
+
+    /// Proposes `command` on any node: the leader proposes it, a follower forwards it to the
+    /// leader over the Raft transport.
+    ///
+    /// # Errors
+    /// As [`propose`](Self::propose); [`ProposeError::Raft`] if the leader cannot be reached.
+    pub async fn write(&self, command: Command) -> Result<Outcome, ProposeError> {
+        match self.propose(command.clone()).await {
+            Err(ProposeError::ForwardToLeader {
+                leader: Some((id, addr)),
+            }) if id != self.id => {
+                let result = crate::network::forward_propose::<RT>(
+                    &*self.transport,
+                    id,
+                    &addr,
+                    command,
+                    FORWARD_TTL,
+                )
+                .await
+                .map_err(ProposeError::Raft)?;
+                result.map_err(ProposeError::from)
+            }
+            other => other,
+        }
+    }
+
+    /// A linearizable read on any node: the leader confirms its leadership (a follower asks it
+    /// for the read index over the Raft transport), this node waits until it has applied that
+    /// far, then runs `read` on its own store.
+    ///
+    /// # Errors
+    /// [`ProposeError::Raft`] if no leader answers in time.
+    pub async fn read_linearizable<T>(
+        &self,
+        read: impl FnOnce(&ObjectStore) -> T,
+    ) -> Result<T, ProposeError> {
+        let index = match self.read_index().await {
+            Err(ProposeError::ForwardToLeader {
+                leader: Some((id, addr)),
+            }) if id != self.id => {
+                let index = crate::network::forward_read_index::<RT>(
+                    &*self.transport,
+                    id,
+                    &addr,
+                    FORWARD_TTL,
+                )
+                .await
+                .map_err(ProposeError::Raft)?;
+                ReadIndex(index)
+            }
+            other => other?,
+        };
+        self.wait_applied(index, FORWARD_TTL).await?;
         Ok(self.read_stale(read))
     }
 

@@ -356,7 +356,17 @@ fn follower_read_after_acknowledged_write_and_conflicts() {
             on_follower,
             Err(ProposeError::ForwardToLeader { leader: Some(_) })
         ));
-        assert_eq!(leader.read(|s| s.revision()).await.unwrap(), out.revision);
+        // `write` and `read_linearizable` work on any node: the follower forwards to the leader.
+        let forwarded = follower
+            .write(follower.create_command(cm("y")))
+            .await
+            .unwrap();
+        let seen = follower.read_linearizable(|s| s.revision()).await.unwrap();
+        assert!(
+            seen >= forwarded.revision,
+            "a follower read sees an acknowledged write"
+        );
+        assert!(leader.read(|s| s.revision()).await.unwrap() > out.revision);
     });
 }
 
