@@ -186,6 +186,20 @@ impl<RT: AsyncRuntime> Node<RT> {
         })
     }
 
+    /// Waits until the state machine holds at least what it held before a restart (openraft
+    /// re-applies the log once a leader confirms the commit point). Call it before serving reads
+    /// after [`open`](Self::open).
+    ///
+    /// # Errors
+    /// [`NodeError::Raft`] if `timeout` passes first.
+    pub async fn wait_recovered(&self, timeout: Duration) -> Result<(), NodeError> {
+        self.raft
+            .wait_for_recovery(Some(timeout))
+            .await
+            .map(|_| ())
+            .map_err(|e| NodeError::Raft(e.to_string()))
+    }
+
     /// Forms a new cluster of `members` (call once, on one node of a fresh cluster).
     ///
     /// # Errors

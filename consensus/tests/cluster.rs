@@ -163,6 +163,14 @@ async fn leader_crash_reelect_and_catch_up(seed: u64) -> (u64, Revision) {
         write(&leader, &format!("b{i}")).await;
     }
     cluster.start(old).await; // catches up by log
+    cluster.nodes[&old]
+        .wait_recovered(Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert!(
+        cluster.dump(old).1.len() >= 30,
+        "recovered at least what it had before the crash"
+    );
     cluster.converge().await;
     cluster.assert_same();
     for i in 0..100 {
