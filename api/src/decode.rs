@@ -182,6 +182,11 @@ impl Chunk<'_> {
             if is_blank_yaml(self.text) {
                 return Ok(None);
             }
+            // The YAML parser reads a whole document's events before its own recursion limit
+            // applies, so a document of nested brackets is refused before parsing.
+            if flow_depth(self.text) > MAX_DEPTH {
+                return Err(DecodeError::TooDeep { limit: MAX_DEPTH });
+            }
             serde_norway::from_str(self.text).map_err(|e| DecodeError::Syntax {
                 format: "YAML",
                 message: shift_line(&e.to_string(), self.line),
@@ -195,6 +200,31 @@ impl Chunk<'_> {
         }
         Ok(Some(value))
     }
+}
+
+/// The deepest nesting of YAML flow collections (`[`, `{`) outside quotes and comments.
+fn flow_depth(text: &str) -> usize {
+    let (mut depth, mut max) = (0usize, 0usize);
+    let mut quote: Option<u8> = None;
+    let mut bytes = text.bytes().peekable();
+    while let Some(b) = bytes.next() {
+        match (quote, b) {
+            (Some(b'"'), b'\\') => {
+                bytes.next();
+            }
+            (Some(q), _) if b == q => quote = None,
+            (Some(_), _) => {}
+            (None, b'"' | b'\'') => quote = Some(b),
+            (None, b'#') => while bytes.next_if(|c| *c != b'\n').is_some() {},
+            (None, b'[' | b'{') => {
+                depth += 1;
+                max = max.max(depth);
+            }
+            (None, b']' | b'}') => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    max
 }
 
 fn is_blank_yaml(text: &str) -> bool {
@@ -455,5 +485,35 @@ pub(crate) fn strict<T: DeserializeOwned + Into<Object>>(value: Value) -> Result
 pub fn default_namespace(obj: &mut Object, namespace: &str) {
     if obj.kind().namespaced() && obj.meta().namespace.is_empty() {
         obj.meta_mut().namespace = namespace.to_owned();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flow_depth_ignores_quotes_and_comments() {
+        assert_eq!(flow_depth("a: [1, {b: [2]}]"), 3);
+        assert_eq!(flow_depth("a: \"[[[[\" # [[[[\nb: '[[' "), 0);
+        assert_eq!(flow_depth(&"[".repeat(1000)), 1000);
+    }
+
+    #[test]
+    fn document_lines_point_at_content() {
+        let text = "# header\napiVersion: v1\nkind: Secret\nmetadata: {name: a}\n---\n\n# c\napiVersion: v1\nkind: Secret\nmetadata: {name: b}\n";
+        let docs = decode_documents(text).unwrap();
+        let lines: Vec<usize> = docs.iter().map(|d| d.line).collect();
+        assert_eq!(lines, [2, 8]);
+    }
+
+    #[test]
+    fn list_documents_expand() {
+        let text = r#"{"apiVersion":"v1","kind":"List","items":[
+            {"apiVersion":"v1","kind":"Secret","metadata":{"name":"a"}},
+            {"apiVersion":"v1","kind":"Secret","metadata":{"name":"b"}}]}"#;
+        let docs = decode_documents(text).unwrap();
+        assert_eq!(docs.len(), 2);
+        assert!(docs.iter().all(|d| d.result.is_ok()));
     }
 }

@@ -19,5 +19,5 @@ pub(crate) use volume::validate_template_meta;
 pub use volume::{
     OsDataSource, SECRET_TYPE_VOLUME_AUTH, SECRET_TYPE_VOLUME_ENCRYPTION, Volume, VolumeAccess,
     VolumeDataSource, VolumeEncryption, VolumeSpec, VolumeState, VolumeStatus, VolumeTemplateSpec,
-    validate_volume_template_spec,
+    validate_volume_resize, validate_volume_template_spec,
 };

@@ -311,3 +311,42 @@ pub(crate) fn validate_volume_spec(spec: &VolumeSpec, path: &FieldPath) -> Error
     }
     errs
 }
+
+/// The resize rule of the volume's class (upstream `VolumeResizePolicy` admission): a Static
+/// class forbids any change of `spec.resources.storage`, an ExpandOnly class forbids shrinking.
+pub fn validate_volume_resize(new: &Volume, old: &Volume, class: &super::VolumeClass) -> ErrorList {
+    let storage = |v: &Volume| {
+        v.spec
+            .resources
+            .as_ref()
+            .and_then(|r| r.get(&ResourceName::new(ResourceName::STORAGE)))
+            .copied()
+    };
+    let (new_size, old_size) = (storage(new), storage(old));
+    let mut errs = ErrorList::new();
+    if new_size == old_size {
+        return errs;
+    }
+    let path = FieldPath::new("spec")
+        .child("resources")
+        .key(ResourceName::STORAGE);
+    let shown = BadValue::Raw(new_size.map(|q| q.to_string()).unwrap_or_default());
+    match class
+        .resize_policy
+        .clone()
+        .unwrap_or(super::ResizePolicy::Static)
+    {
+        super::ResizePolicy::ExpandOnly if new_size >= old_size => {}
+        super::ResizePolicy::ExpandOnly => errs.push(FieldError::invalid(
+            path,
+            shown,
+            "volume class resize policy ExpandOnly does not allow shrinking",
+        )),
+        _ => errs.push(FieldError::invalid(
+            path,
+            shown,
+            "volume class resize policy Static does not allow resizing",
+        )),
+    }
+    errs
+}
