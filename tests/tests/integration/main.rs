@@ -3,3 +3,4 @@
 mod dataplane;
 mod storage;
 mod tidy;
+mod validate;

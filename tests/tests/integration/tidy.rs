@@ -66,7 +66,11 @@ fn no_file_too_long_and_no_stubs() {
     let root = workspace_root();
     let mut files = Vec::new();
     rust_files(&root, &mut files);
-    assert!(files.len() > 5, "tidy found too few files under {}", root.display());
+    assert!(
+        files.len() > 5,
+        "tidy found too few files under {}",
+        root.display()
+    );
     let mut problems = Vec::new();
     for path in files {
         let rel = path.strip_prefix(&root).unwrap_or(&path).to_path_buf();
@@ -76,10 +80,16 @@ fn no_file_too_long_and_no_stubs() {
         let text = fs::read_to_string(&path).unwrap_or_default();
         let lines = text.lines().count();
         if lines > MAX_LINES {
-            problems.push(format!("{}: {lines} lines (limit {MAX_LINES}): split it", rel.display()));
+            problems.push(format!(
+                "{}: {lines} lines (limit {MAX_LINES}): split it",
+                rel.display()
+            ));
         }
         for line in stub_lines(&text) {
-            problems.push(format!("{}:{line}: a stub on a shipped path", rel.display()));
+            problems.push(format!(
+                "{}:{line}: a stub on a shipped path",
+                rel.display()
+            ));
         }
     }
     assert!(problems.is_empty(), "tidy:\n{}", problems.join("\n"));
@@ -89,7 +99,10 @@ fn no_file_too_long_and_no_stubs() {
 fn tidy_detects_what_it_should() {
     let stub = format!("fn f() {{ {}\"later\") }}\n", concat!("todo", "!("));
     assert_eq!(stub_lines(&stub), vec![1]);
-    let in_test = format!("fn f() {{}}\n#[cfg(test)]\nmod tests {{ {}) }}\n", concat!("todo", "!("));
+    let in_test = format!(
+        "fn f() {{}}\n#[cfg(test)]\nmod tests {{ {}) }}\n",
+        concat!("todo", "!(")
+    );
     assert!(stub_lines(&in_test).is_empty());
     let commented = format!("// {}) is banned\n", concat!("todo", "!("));
     assert!(stub_lines(&commented).is_empty());
