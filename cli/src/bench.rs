@@ -11,11 +11,15 @@ pub(crate) enum BenchCommand {
     /// Decode, default and validate the manifests in a directory, repeatedly (no peer: a baseline
     /// for the API layer's own cost).
     Validate(crate::cmd_validate::BenchArgs),
+    /// Route reflector: routes/s from one announcer to every subscriber through 2 reflectors,
+    /// against a raw-TCP floor measured in the same run.
+    Reflector(crate::cmd_reflector::BenchArgs),
 }
 
 /// Runs one benchmark.
 pub(crate) fn run(cmd: BenchCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         BenchCommand::Validate(args) => crate::cmd_validate::bench(&args),
+        BenchCommand::Reflector(args) => crate::cmd_reflector::bench(&args),
     }
 }

@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 
 mod bench;
 mod cmd_dataplane;
+mod cmd_reflector;
 mod cmd_validate;
 
 /// ferrocore: the IronCore IaaS API on one Raft-replicated runtime.
@@ -26,6 +27,8 @@ enum Command {
     Validate(cmd_validate::Args),
     /// Run the data plane (packet pipeline and its programming API).
     Dataplane(cmd_dataplane::Args),
+    /// Run the metalbond-compatible route reflector (or, with `client`, a reflector client).
+    Reflector(cmd_reflector::Args),
     /// Benchmarks that compare ferrocore with a peer measured in the same run.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -36,6 +39,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Validate(args) => cmd_validate::run(&args),
         Command::Bench(cmd) => bench::run(cmd),
+        Command::Reflector(args) => cmd_reflector::run(&args),
         Command::Dataplane(args) => cmd_dataplane::run(&args),
     };
     match result {

@@ -267,4 +267,34 @@ mod tests {
         assert_eq!(m.to_string(), "23#100,24#101");
         assert!("23".parse::<TableMap>().is_err());
     }
+
+    /// Against the running kernel (needs CAP_NET_ADMIN): either the device is created and
+    /// routes install, or the kernel says it has no ip6tnl. Any other answer means our
+    /// netlink messages are wrong.
+    #[test]
+    fn kernel_accepts_our_messages_or_lacks_ip6tnl() {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            eprintln!("skipped: needs root");
+            return;
+        }
+        let tables: TableMap = "23#4711".parse().unwrap();
+        match KernelInstaller::open("fctest-tun0", tables, false) {
+            Err(KernelError::Unsupported(_)) => eprintln!("kernel has no ip6tnl: skipped"),
+            Err(e) => panic!("unexpected netlink failure: {e:?}"),
+            Ok(mut k) => {
+                k.apply(&change(Action::Add, "23#10.0.0.0/24#2001:db8::1"))
+                    .unwrap();
+                k.apply(&change(Action::Add, "23#10.0.0.0/24#2001:db8::2"))
+                    .unwrap();
+                k.apply(&change(Action::Remove, "23#10.0.0.0/24#2001:db8::1"))
+                    .unwrap();
+                k.apply(&change(Action::Remove, "23#10.0.0.0/24#2001:db8::2"))
+                    .unwrap();
+                let _ = std::process::Command::new("ip")
+                    .args(["link", "del", "fctest-tun0"])
+                    .status();
+            }
+        }
+    }
 }

@@ -14,10 +14,12 @@
 //!  I/O:    server::serve (TCP + status)      client::Client (one task pair per reflector)
 //! ```
 
+mod bench;
 mod client;
 mod client_core;
 mod config;
 mod conn;
+mod daemon;
 mod frame;
 mod kernel;
 mod message;
@@ -31,9 +33,11 @@ mod session;
 mod status;
 mod table;
 
+pub use bench::{BenchOptions, BenchReport, run_bench};
 pub use client::{Client, ClientConfig};
 pub use client_core::{ClientCommand, ClientCore, ReflectorId, RouteChange};
 pub use config::{ConfigError, DEFAULT_LISTEN, DEFAULT_STATUS, ReflectorConfig};
+pub use daemon::{ClientRun, run_client, run_server};
 pub use frame::{
     FrameDecoder, FrameError, HEADER_LEN, PAYLOAD_LEN_MAX, VERSION, encode_frame, frame_bytes,
 };

@@ -47,7 +47,7 @@ const RECV_BYTES: usize = 64 * 1024;
 pub(crate) fn is_unsupported(e: &io::Error) -> bool {
     matches!(
         e.raw_os_error(),
-        Some(libc::EOPNOTSUPP | libc::ENODEV | libc::EAFNOSUPPORT | libc::EINVAL)
+        Some(libc::EOPNOTSUPP | libc::EAFNOSUPPORT)
     )
 }
 

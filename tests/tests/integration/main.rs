@@ -1,6 +1,6 @@
 //! ferrocore's one integration-test binary: a module per area.
 
 mod dataplane;
+mod reflector;
 mod storage;
 mod tidy;
-mod validate;
