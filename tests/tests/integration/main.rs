@@ -4,3 +4,4 @@ mod dataplane;
 mod reflector;
 mod storage;
 mod tidy;
+mod validate;
