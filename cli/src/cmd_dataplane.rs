@@ -41,7 +41,8 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let clock = SystemClock::new();
     let mut rng = OsSeededRng::new().map_err(|e| anyhow::anyhow!("no OS randomness: {e}"))?;
     let socket = cfg.socket.display().to_string();
-    let ready = || eprintln!("dataplane: serving {socket}");
+    let backend = format!("{:?}", cfg.backend).to_lowercase();
+    let ready = || eprintln!("dataplane: serving {socket} (backend {backend})");
     daemon::run(&cfg, &clock, &mut rng, stop, &ready).context("data plane stopped")?;
     Ok(ExitCode::SUCCESS)
 }

@@ -57,6 +57,9 @@ pub struct DpdkConfig {
     pub eal_args: Vec<String>,
     /// Mbufs in the pool.
     pub mbufs: Option<u32>,
+    /// Microseconds to sleep after a run of empty polls (0: pure busy polling, for production
+    /// on a dedicated core; tests and shared machines set it so idle data planes yield).
+    pub idle_sleep_us: Option<u64>,
 }
 
 /// A load balancer target to add at start.

@@ -229,6 +229,19 @@ fn scenarios(backend: Backend, tag: &str) -> anyhow::Result<()> {
         return Ok(());
     }
     let mut w = World::start(backend, tag)?;
+    let want = format!(
+        "(backend {})",
+        if backend == Backend::Dpdk {
+            "dpdk"
+        } else {
+            "kernel"
+        }
+    );
+    ensure!(
+        w.logs().matches(&want).count() == 2,
+        "both data planes should run {want}:\n{}",
+        w.logs()
+    );
     let servers = start_servers(&w)?;
     let result = same_vni_and_isolation(&w)
         .and_then(|()| virtual_ip_and_nat(&w))
@@ -266,4 +279,9 @@ fn scenarios(backend: Backend, tag: &str) -> anyhow::Result<()> {
 #[test]
 fn kernel_backend_scenarios() -> anyhow::Result<()> {
     scenarios(Backend::Kernel, "k")
+}
+
+#[test]
+fn dpdk_backend_scenarios() -> anyhow::Result<()> {
+    scenarios(Backend::Dpdk, "d")
 }

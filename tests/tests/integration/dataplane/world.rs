@@ -65,7 +65,7 @@ fn config(backend: Backend, hv: usize, ports: &[&str], dir: &Path) -> String {
     c += "[uplink]\ndevice = \"ul\"\n";
     if backend == Backend::Dpdk {
         c += &format!(
-            "[dpdk]\neal_args = [\"--no-huge\", \"-m\", \"256\", \"--no-pci\", \"--file-prefix\", \"fcdp{}hv{hv}\", \"-l\", \"{}\", \"--log-level\", \"lib.eal:error\"]\n",
+            "[dpdk]\neal_args = [\"--no-huge\", \"-m\", \"256\", \"--no-pci\", \"--file-prefix\", \"fcdp{}hv{hv}\", \"-l\", \"{}\", \"--log-level\", \"lib.eal:error\"]\nidle_sleep_us = 200\n",
             std::process::id(),
             hv % 2
         );

@@ -1,0 +1,22 @@
+/* Non-inline entry points for DPDK's static inline fast-path functions, which bindgen cannot
+ * bind, and a one-call port setup so Rust never builds an rte_eth_conf. */
+#ifndef FERROCORE_DPDK_SHIM_H
+#define FERROCORE_DPDK_SHIM_H
+#include <stdint.h>
+struct rte_mbuf;
+struct rte_mempool;
+
+uint16_t shim_rx_burst(uint16_t port, uint16_t queue, struct rte_mbuf **bufs, uint16_t n);
+uint16_t shim_tx_burst(uint16_t port, uint16_t queue, struct rte_mbuf **bufs, uint16_t n);
+struct rte_mbuf *shim_pktmbuf_alloc(struct rte_mempool *pool);
+void shim_pktmbuf_free(struct rte_mbuf *m);
+/* The mbuf's buffer, with its length, the data offset, data length and segment count. */
+uint8_t *shim_mbuf_view(struct rte_mbuf *m, uint16_t *buf_len, uint16_t *data_off,
+                        uint16_t *data_len, uint16_t *nb_segs);
+/* Sets a single-segment mbuf's data offset and length (pkt_len follows data_len). */
+void shim_mbuf_set(struct rte_mbuf *m, uint16_t data_off, uint16_t data_len);
+int shim_errno(void);
+/* Configures one RX and one TX queue of `descs` descriptors, starts the port and makes it
+ * promiscuous. Returns 0 or a negative errno. */
+int shim_port_init(uint16_t port, struct rte_mempool *pool, uint16_t descs);
+#endif

@@ -1,0 +1,343 @@
+//! The DPDK backend: EAL with the configured devices (virtual devices such as `net_tap` and
+//! `net_af_packet` in tests, PCI devices in production), one mbuf pool, one RX and one TX queue
+//! per port, and one worker (the calling thread) that polls every port and runs the pipeline on
+//! each mbuf in place.
+
+use std::ffi::{CStr, CString};
+use std::os::raw::c_char;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use ferrocore_dpdk_sys as sys;
+use ferrocore_runtime::{Clock, MonoTime};
+use thiserror::Error;
+
+use crate::api::server::ProgramQueue;
+use crate::config::DaemonConfig;
+use crate::packet::frame::Frame;
+use crate::pipeline::{Dataplane, PortConfig, Verdict};
+use crate::tables::PortKind;
+use crate::types::{Mac, PortId};
+
+/// Mbufs received per port per poll (DPDK's customary burst).
+const BURST_U16: u16 = 32;
+const BURST: usize = BURST_U16 as usize;
+/// Descriptors per RX and TX queue.
+const DESCRIPTORS: u16 = 1_024;
+/// Default pool size: enough for every port's rings plus bursts in flight.
+const DEFAULT_MBUFS: u32 = 16_383;
+/// Data room per mbuf: the 128-byte headroom DPDK reserves plus a 2048-byte frame.
+const DATA_ROOM: u16 = 2_048 + 128;
+/// Empty polls in a row before the worker sleeps for `idle_sleep_us`.
+const IDLE_POLLS: u32 = 1_000;
+/// How often conntrack ages a batch of flows.
+const TICK: Duration = Duration::from_millis(100);
+
+/// Why the DPDK backend failed.
+#[derive(Debug, Error)]
+pub enum DpdkError {
+    /// `rte_eal_init` failed.
+    #[error("EAL initialisation failed (rte_errno {0}); check the EAL arguments and devices")]
+    Eal(i32),
+    /// The mbuf pool could not be created.
+    #[error("Cannot create the mbuf pool (rte_errno {0})")]
+    Pool(i32),
+    /// A configured device did not appear as an ethdev.
+    #[error("DPDK device {0:?} did not appear")]
+    MissingDevice(String),
+    /// Port setup failed.
+    #[error("Cannot start DPDK port {0} (error {1})")]
+    Port(String, i32),
+    /// An argument has a NUL byte.
+    #[error("EAL argument {0:?} contains a NUL byte")]
+    Argument(String),
+}
+
+/// A device to attach: its DPDK argument (vdev string or PCI address) and its port config.
+#[derive(Clone, Debug)]
+pub struct DpdkPortSpec {
+    /// Port name (what interfaces refer to).
+    pub name: String,
+    /// VM port or uplink.
+    pub kind: PortKind,
+    /// `--vdev` string (e.g. `net_tap0,iface=tap-a`) or a PCI address (`-a` argument).
+    pub device: String,
+}
+
+impl DpdkPortSpec {
+    fn is_vdev(&self) -> bool {
+        self.device.starts_with("net_")
+    }
+
+    /// The ethdev name DPDK gives the device: the vdev name, or the PCI address.
+    fn ethdev_name(&self) -> &str {
+        self.device.split(',').next().unwrap_or(&self.device)
+    }
+}
+
+/// The DPDK devices for a config: VM ports (a `net_tap` per port unless given), then the uplink
+/// (`net_af_packet` on its device unless given).
+pub fn dpdk_ports(cfg: &DaemonConfig) -> Vec<DpdkPortSpec> {
+    let mut v: Vec<DpdkPortSpec> = cfg
+        .ports
+        .iter()
+        .enumerate()
+        .map(|(i, p)| DpdkPortSpec {
+            name: p.name.clone(),
+            kind: PortKind::Vm,
+            device: p
+                .dpdk
+                .clone()
+                .unwrap_or_else(|| format!("net_tap{i},iface={}", p.name)),
+        })
+        .collect();
+    v.push(DpdkPortSpec {
+        name: "uplink".into(),
+        kind: PortKind::Uplink,
+        device: cfg
+            .uplink
+            .dpdk
+            .clone()
+            .unwrap_or_else(|| format!("net_af_packet0,iface={}", cfg.uplink.device)),
+    });
+    v
+}
+
+/// Initialised EAL, pool and started ports.
+#[derive(Debug)]
+pub struct DpdkPorts {
+    pool: *mut sys::rte_mempool,
+    port_ids: Vec<u16>,
+    configs: Vec<PortConfig>,
+}
+
+fn errno() -> i32 {
+    // SAFETY: reads DPDK's per-thread errno; no preconditions.
+    unsafe { sys::shim_errno() }
+}
+
+fn eal_init(eal_args: &[String], specs: &[DpdkPortSpec]) -> Result<(), DpdkError> {
+    let mut args = vec!["ferrocore-dataplane".to_owned()];
+    args.extend(eal_args.iter().cloned());
+    for s in specs {
+        args.push(if s.is_vdev() { "--vdev" } else { "-a" }.to_owned());
+        args.push(s.device.clone());
+    }
+    let cargs: Vec<CString> = args
+        .iter()
+        .map(|a| CString::new(a.as_str()).map_err(|_| DpdkError::Argument(a.clone())))
+        .collect::<Result<_, _>>()?;
+    // EAL keeps pointers into argv for the life of the process, so the strings are leaked on
+    // purpose (once per process).
+    let mut argv: Vec<*mut c_char> = cargs.into_iter().map(CString::into_raw).collect();
+    let argc = i32::try_from(argv.len()).map_err(|_| DpdkError::Argument("too many".into()))?;
+    // SAFETY: argv holds argc valid NUL-terminated strings that live forever.
+    let rc = unsafe { sys::rte_eal_init(argc, argv.as_mut_ptr()) };
+    std::mem::forget(argv);
+    if rc < 0 {
+        Err(DpdkError::Eal(errno()))
+    } else {
+        Ok(())
+    }
+}
+
+fn ethdev_names() -> Vec<(u16, String)> {
+    // SAFETY: no preconditions after EAL init.
+    let n = unsafe { sys::rte_eth_dev_count_avail() };
+    let mut out = Vec::new();
+    for id in 0..n {
+        let mut name = [0 as c_char; 64];
+        // SAFETY: name has room for RTE_ETH_NAME_MAX_LEN (64) bytes.
+        if unsafe { sys::rte_eth_dev_get_name_by_port(id, name.as_mut_ptr()) } == 0 {
+            // SAFETY: DPDK wrote a NUL-terminated string into name.
+            let s = unsafe { CStr::from_ptr(name.as_ptr()) };
+            out.push((id, s.to_string_lossy().into_owned()));
+        }
+    }
+    out
+}
+
+impl DpdkPorts {
+    /// Initialises EAL with the devices and starts every port. Call once per process.
+    pub fn open(
+        eal_args: &[String],
+        specs: &[DpdkPortSpec],
+        mbufs: Option<u32>,
+    ) -> Result<Self, DpdkError> {
+        eal_init(eal_args, specs)?;
+        let name = c"ferrocore_pool";
+        // SAFETY: EAL is initialised; the name is a valid C string; sizes are in range.
+        let pool = unsafe {
+            sys::rte_pktmbuf_pool_create(
+                name.as_ptr(),
+                mbufs.unwrap_or(DEFAULT_MBUFS),
+                256,
+                0,
+                DATA_ROOM,
+                -1,
+            )
+        };
+        if pool.is_null() {
+            return Err(DpdkError::Pool(errno()));
+        }
+        let names = ethdev_names();
+        let mut port_ids = Vec::new();
+        let mut configs = Vec::new();
+        for (i, s) in specs.iter().enumerate() {
+            let id = names
+                .iter()
+                .find(|(_, n)| n == s.ethdev_name())
+                .map(|(id, _)| *id)
+                .ok_or_else(|| DpdkError::MissingDevice(s.device.clone()))?;
+            // SAFETY: id is a valid port and pool a valid mempool.
+            let rc = unsafe { sys::shim_port_init(id, pool.cast(), DESCRIPTORS) };
+            if rc < 0 {
+                return Err(DpdkError::Port(s.device.clone(), rc));
+            }
+            let mac = match s.kind {
+                PortKind::Vm => {
+                    let low = u16::try_from(i).unwrap_or(u16::MAX).to_be_bytes();
+                    Mac([0x02, 0xfc, 0, 0, low[0], low[1]])
+                }
+                PortKind::Uplink => {
+                    let mut a = sys::rte_ether_addr::default();
+                    // SAFETY: id is a started port; a is a valid out parameter.
+                    unsafe { sys::rte_eth_macaddr_get(id, &raw mut a) };
+                    Mac(a.addr_bytes)
+                }
+            };
+            port_ids.push(id);
+            configs.push(PortConfig {
+                name: s.name.clone(),
+                kind: s.kind,
+                mac,
+            });
+        }
+        Ok(Self {
+            pool,
+            port_ids,
+            configs,
+        })
+    }
+
+    /// The ports as the pipeline needs them.
+    pub fn configs(&self) -> &[PortConfig] {
+        &self.configs
+    }
+
+    /// Polls every port and forwards until `stop` is set; returns packets received.
+    pub fn run(
+        &self,
+        dp: &mut Dataplane,
+        queue: Option<&ProgramQueue>,
+        clock: &dyn Clock,
+        stop: &AtomicBool,
+        idle_sleep_us: u64,
+    ) -> u64 {
+        let mut rx = [std::ptr::null_mut::<sys::rte_mbuf>(); BURST];
+        let mut tx: Vec<Vec<*mut sys::rte_mbuf>> =
+            vec![Vec::with_capacity(BURST); self.port_ids.len()];
+        let (mut idle, mut total, mut last_tick) = (0u32, 0u64, MonoTime::ZERO);
+        while !stop.load(Ordering::Relaxed) {
+            let now = clock.now();
+            let mut got = 0;
+            for (i, &pid) in self.port_ids.iter().enumerate() {
+                // SAFETY: rx has room for BURST mbuf pointers; pid is a started port.
+                let n =
+                    usize::from(unsafe { sys::shim_rx_burst(pid, 0, rx.as_mut_ptr(), BURST_U16) });
+                got += n;
+                for &m in &rx[..n] {
+                    match process_mbuf(dp, now, PortId(u16::try_from(i).unwrap_or(u16::MAX)), m) {
+                        Some(out) => tx[out.index()].push(m),
+                        // SAFETY: m came from rx_burst and is ours to free.
+                        None => unsafe { sys::shim_pktmbuf_free(m) },
+                    }
+                }
+                self.flush(&mut tx);
+            }
+            total += got as u64;
+            if got == 0 {
+                idle += 1;
+                if let Some(q) = queue {
+                    q.drain(dp, now);
+                }
+                if idle >= IDLE_POLLS && idle_sleep_us > 0 {
+                    std::thread::sleep(Duration::from_micros(idle_sleep_us));
+                }
+            } else {
+                idle = 0;
+            }
+            if now.saturating_since(last_tick) >= TICK {
+                if let Some(q) = queue {
+                    q.drain(dp, now);
+                }
+                dp.tick(now);
+                last_tick = now;
+            }
+        }
+        total
+    }
+
+    fn flush(&self, tx: &mut [Vec<*mut sys::rte_mbuf>]) {
+        for (out, pending) in tx.iter_mut().enumerate() {
+            if pending.is_empty() {
+                continue;
+            }
+            let n = u16::try_from(pending.len()).unwrap_or(u16::MAX);
+            // SAFETY: pending holds n valid mbufs; the port is started.
+            let sent = usize::from(unsafe {
+                sys::shim_tx_burst(self.port_ids[out], 0, pending.as_mut_ptr(), n)
+            });
+            for &m in &pending[sent..] {
+                // SAFETY: the PMD did not take these mbufs; they are still ours.
+                unsafe { sys::shim_pktmbuf_free(m) };
+            }
+            pending.clear();
+        }
+    }
+}
+
+impl Drop for DpdkPorts {
+    fn drop(&mut self) {
+        for &id in &self.port_ids {
+            // SAFETY: id is a port we started; stopping and closing it once is valid.
+            unsafe {
+                sys::rte_eth_dev_stop(id);
+                sys::rte_eth_dev_close(id);
+            }
+        }
+        let _ = self.pool;
+        // SAFETY: every port is closed; nothing uses EAL after this.
+        unsafe { sys::rte_eal_cleanup() };
+    }
+}
+
+/// Runs the pipeline on one mbuf in place; the output port, or `None` to free it.
+fn process_mbuf(
+    dp: &mut Dataplane,
+    now: MonoTime,
+    port: PortId,
+    m: *mut sys::rte_mbuf,
+) -> Option<PortId> {
+    let (mut buf_len, mut off, mut len, mut segs) = (0u16, 0u16, 0u16, 0u16);
+    // SAFETY: m is a valid mbuf from rx_burst; the out parameters are valid.
+    let base = unsafe { sys::shim_mbuf_view(m, &mut buf_len, &mut off, &mut len, &mut segs) };
+    if segs != 1 || base.is_null() {
+        return None; // chained mbufs: larger than any frame the pipeline handles
+    }
+    // SAFETY: the mbuf's buffer is buf_len bytes at base, exclusively ours until we send or
+    // free it.
+    let buf = unsafe { std::slice::from_raw_parts_mut(base, usize::from(buf_len)) };
+    let mut frame = Frame::new(buf, usize::from(off), usize::from(len));
+    let verdict = dp.process(now, port, &mut frame);
+    let (start, flen) = (
+        u16::try_from(frame.start()).ok()?,
+        u16::try_from(frame.len()).ok()?,
+    );
+    // SAFETY: start + len lie inside the mbuf's buffer (Frame keeps them there).
+    unsafe { sys::shim_mbuf_set(m, start, flen) };
+    match verdict {
+        Verdict::Tx(out) => Some(out),
+        Verdict::Drop(_) => None,
+    }
+}
