@@ -44,6 +44,10 @@ pub trait Harness {
 
     /// The clock the runtimes use.
     fn clock(&self) -> Arc<dyn Clock>;
+
+    /// Waits until the guest of a Running machine has booted far enough to take hot-plug
+    /// requests (a real guest acknowledges unplugs only once its PCIe hotplug driver runs).
+    fn wait_guest_ready(&self, _rt: &MachineRuntime<Self::H>, _id: &MachineId) {}
 }
 
 /// Pause between polls while waiting.
@@ -228,6 +232,7 @@ pub fn devices<T: Harness>(h: &mut T) {
         .metadata
         .id;
     wait_state(&rt, &*clock, &id, MachineState::Running, timeout);
+    h.wait_guest_ready(&rt, &id);
     rt.attach_volume(&id, file_volume("data", "odb", &path, 32 << 20))
         .expect("attach");
     let status = |rt: &MachineRuntime<T::H>| rt.machine(&id).unwrap().status.volumes;

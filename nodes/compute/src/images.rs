@@ -307,7 +307,9 @@ fn normalize(name: &str) -> Result<String, ImageError> {
             && s.chars()
                 .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c) || extra.contains(&c))
     };
-    let dotted = repo.split('/').any(|seg| seg.is_empty() || seg.starts_with('.'));
+    let dotted = repo
+        .split('/')
+        .any(|seg| seg.is_empty() || seg.starts_with('.'));
     if repo == "sha256" || dotted || !ok(repo, &['/']) || !ok(tag, &[]) {
         return Err(ImageError::Refused(format!("bad image name {name:?}")));
     }

@@ -12,6 +12,7 @@
 //! QUIC) and knows nothing of Raft. Decisions live in [`plan`]; the [`Host`] implementations
 //! only do what they are told.
 
+pub mod bench;
 mod capacity;
 mod config;
 pub mod conformance;

@@ -1,112 +1,99 @@
-//! A domain's serial console over a libvirt stream (`virDomainOpenConsole`): works for local
-//! and remote libvirt alike. A reader thread moves what the guest writes into a bounded queue,
-//! so reads can wait with a timeout while writes go straight to the stream.
+//! A domain's serial console through its pseudo-terminal: the `<console type='pty'
+//! tty='/dev/pts/N'>` path from the live XML, opened read-write in raw mode. (A libvirt stream
+//! from `virDomainOpenConsole` was tried first: a blocking `virStreamRecv` holds the client's
+//! I/O loop, so writes and every other call on that connection wait behind it.)
+//!
+//! The compute node and libvirtd share a host, so the pty is local.
 
-use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
-use std::sync::{Arc, Mutex};
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+use std::sync::Mutex;
 use std::time::Duration;
-
-use virt::stream::Stream;
 
 use crate::host::{ConsoleIo, HostError};
 use crate::runtime::lock;
 
-/// Chunks queued between the reader thread and the consumer. A console produces at most a
-/// few kB/s at 115200 baud; 256 chunks of up to 4 KiB absorb a second of a slow consumer, after
-/// which the reader blocks (back-pressure, not loss).
-const QUEUE_CHUNKS: usize = 256;
-
-/// Bytes per read from the stream.
-const READ_CHUNK: usize = 4096;
-
 /// The console.
-pub(crate) struct StreamConsole {
-    stream: Arc<Stream>,
-    rx: Mutex<(Receiver<Vec<u8>>, Vec<u8>)>,
+#[derive(Debug)]
+pub(crate) struct PtyConsole {
+    reader: Mutex<File>,
+    writer: Mutex<File>,
 }
 
-impl StreamConsole {
-    pub(crate) fn start(stream: Stream) -> Self {
-        let stream = Arc::new(stream);
-        let (tx, rx) = sync_channel(QUEUE_CHUNKS);
-        let reader = Arc::clone(&stream);
-        // A plain thread: the libvirt stream blocks in C, outside any async runtime.
-        std::thread::Builder::new()
-            .name("console-reader".into())
-            .spawn(move || pump(&reader, &tx))
-            .ok();
-        Self {
-            stream,
-            rx: Mutex::new((rx, Vec::new())),
-        }
-    }
+fn failed(what: &str, e: &std::io::Error) -> HostError {
+    HostError::Failed(format!("console {what}: {e}"))
 }
 
-impl std::fmt::Debug for StreamConsole {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StreamConsole").finish_non_exhaustive()
-    }
-}
-
-fn pump(stream: &Stream, tx: &SyncSender<Vec<u8>>) {
-    let mut buf = vec![0u8; READ_CHUNK];
-    loop {
-        match stream.recv(&mut buf) {
-            Ok(n) if n > 0 => {
-                let n = usize::try_from(n).unwrap_or(0).min(buf.len());
-                if tx.send(buf[..n].to_vec()).is_err() {
-                    return;
-                }
+impl PtyConsole {
+    /// Opens `pty` in raw mode (no echo processing, no line discipline on our side).
+    pub(crate) fn open(pty: &Path) -> Result<Self, HostError> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_NOCTTY | libc::O_NONBLOCK)
+            .open(pty)
+            .map_err(|e| failed("open", &e))?;
+        let fd = file.as_raw_fd();
+        // SAFETY: `termios` is plain data that tcgetattr fills in completely; `fd` is an open
+        // descriptor owned by `file` for the duration of these calls.
+        unsafe {
+            let mut t: libc::termios = std::mem::zeroed();
+            if libc::tcgetattr(fd, &mut t) == 0 {
+                libc::cfmakeraw(&mut t);
+                libc::tcsetattr(fd, libc::TCSANOW, &t);
             }
-            // End of stream (domain gone) or an error: the queue's sender drops, readers see it.
-            _ => return,
         }
+        let writer = file.try_clone().map_err(|e| failed("dup", &e))?;
+        Ok(Self {
+            reader: Mutex::new(file),
+            writer: Mutex::new(writer),
+        })
     }
 }
 
-impl ConsoleIo for StreamConsole {
+impl ConsoleIo for PtyConsole {
     fn read(&self, buf: &mut [u8], timeout: Duration) -> Result<usize, HostError> {
-        let mut guard = lock(&self.rx);
-        let (rx, pending) = &mut *guard;
-        if pending.is_empty() {
-            match rx.recv_timeout(timeout) {
-                Ok(chunk) => *pending = chunk,
-                Err(RecvTimeoutError::Timeout) => return Ok(0),
-                Err(RecvTimeoutError::Disconnected) => {
-                    return Err(HostError::NotFound("console closed".into()));
-                }
-            }
+        let mut file = lock(&self.reader);
+        let mut fds = libc::pollfd {
+            fd: file.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let ms = libc::c_int::try_from(timeout.as_millis()).unwrap_or(libc::c_int::MAX);
+        // SAFETY: one valid pollfd for an fd owned by `file`, which outlives the call.
+        let ready = unsafe { libc::poll(&mut fds, 1, ms) };
+        if ready <= 0 {
+            return Ok(0);
         }
-        let n = pending.len().min(buf.len());
-        buf[..n].copy_from_slice(&pending[..n]);
-        pending.drain(..n);
-        Ok(n)
+        if fds.revents & (libc::POLLHUP | libc::POLLERR) != 0 && fds.revents & libc::POLLIN == 0 {
+            return Err(HostError::NotFound("console closed".into()));
+        }
+        match file.read(buf) {
+            Ok(n) => Ok(n),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Ok(0),
+            Err(e) => Err(failed("read", &e)),
+        }
     }
 
     fn write(&self, bytes: &[u8]) -> Result<(), HostError> {
+        let mut file = lock(&self.writer);
         let mut rest = bytes;
+        // The pty is non-blocking: retry a full buffer a bounded number of times (each retry
+        // waits 10 ms; 500 retries = 5 s for the guest to drain its input).
+        let mut retries = 500;
         while !rest.is_empty() {
-            let n = self
-                .stream
-                .send(rest)
-                .map_err(|e| HostError::Failed(format!("console write: {e}")))?;
-            let n = usize::try_from(n).unwrap_or(0);
-            if n == 0 {
-                return Err(HostError::NotFound("console closed".into()));
+            match file.write(rest) {
+                Ok(n) => rest = &rest[n..],
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock && retries > 0 => {
+                    retries -= 1;
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                Err(e) => return Err(failed("write", &e)),
             }
-            rest = &rest[n.min(rest.len())..];
         }
         Ok(())
-    }
-}
-
-impl Drop for StreamConsole {
-    fn drop(&mut self) {
-        // SAFETY: `self.stream` keeps the stream object alive for this call; aborting a stream
-        // another thread blocks on makes that thread's `recv` return an error, so the reader
-        // thread ends and drops the last reference.
-        unsafe {
-            virt::sys::virStreamAbort(self.stream.as_ptr());
-        }
     }
 }

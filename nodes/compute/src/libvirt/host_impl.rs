@@ -175,7 +175,6 @@ impl Host for LibvirtHost {
     }
 
     fn open_console(&self, id: &MachineId) -> Result<Box<dyn ConsoleIo>, HostError> {
-        let dom = self.require(id)?;
-        open_console(&self.conn, &dom)
+        open_console(&self.require(id)?)
     }
 }

@@ -17,7 +17,6 @@ use ferrocore_api::iri::machine::MachineId;
 use virt::connect::Connect;
 use virt::domain::{Domain, DomainState};
 use virt::error::ErrorNumber;
-use virt::stream::Stream;
 
 use self::files::MachineFiles;
 use crate::config::ComputeConfig;
@@ -68,6 +67,9 @@ impl LibvirtHost {
     /// [`HostError::Unavailable`] when libvirtd does not answer (start it with
     /// `scripts/libvirt-up.sh`); [`HostError::Failed`] when the state directory is unusable.
     pub fn open(config: &ComputeConfig) -> Result<Self, HostError> {
+        // Errors come back as values; libvirt's default handler would also print each one
+        // (every "domain not found" lookup) to stderr.
+        virt::error::clear_error_callback();
         files::mkdir(&config.state_dir)?;
         let state = config.state_dir.canonicalize().map_err(|e| {
             HostError::Failed(format!("state dir {}: {e}", config.state_dir.display()))
@@ -267,9 +269,10 @@ pub(crate) fn plan_disk(
     files.prepare_disk(id, volume, plan)
 }
 
-pub(crate) fn open_console(conn: &Connect, dom: &Domain) -> Result<Box<dyn ConsoleIo>, HostError> {
-    let stream = Stream::new(conn, 0).map_err(|e| virt_err(&e))?;
-    dom.open_console(None, &stream, virt::sys::VIR_DOMAIN_CONSOLE_FORCE)
-        .map_err(|e| virt_err(&e))?;
-    Ok(Box::new(console::StreamConsole::start(stream)))
+/// Opens the console through the pty named in the live XML.
+pub(crate) fn open_console(dom: &Domain) -> Result<Box<dyn ConsoleIo>, HostError> {
+    let text = dom.xml_desc(0).map_err(|e| virt_err(&e))?;
+    let pty = xml::console_pty(&text)
+        .ok_or_else(|| HostError::NotFound("the domain has no console pty".into()))?;
+    Ok(Box::new(console::PtyConsole::open(Path::new(&pty))?))
 }

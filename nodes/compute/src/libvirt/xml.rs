@@ -273,6 +273,21 @@ pub(crate) fn parse_live(xml: &str) -> Result<LiveDomain, String> {
     Ok(live)
 }
 
+/// The pty of the domain's console (`<console type='pty' tty='/dev/pts/N'>`).
+pub(crate) fn console_pty(xml: &str) -> Option<String> {
+    let doc = roxmltree::Document::parse(xml).ok()?;
+    doc.descendants()
+        .filter(|n| n.has_tag_name("console") || n.has_tag_name("serial"))
+        .find_map(|n| {
+            n.attribute("tty").map(String::from).or_else(|| {
+                n.children()
+                    .find(|c| c.has_tag_name("source"))
+                    .and_then(|c| c.attribute("path"))
+                    .map(String::from)
+            })
+        })
+}
+
 /// The name libvirt reports for a domain is the machine id.
 pub(crate) fn machine_id(name: &str) -> MachineId {
     MachineId(name.to_string())

@@ -113,3 +113,11 @@ fn uefi_boot_and_escaping() {
     assert!(roxmltree::Document::parse(&xml).is_ok());
     assert!(secret("u", true, "ferrocore/m/v").contains("type='ceph'"));
 }
+
+#[test]
+fn console_pty_is_read_from_live_xml() {
+    let live = "<domain><devices><serial type='pty'><source path='/dev/pts/3'/></serial>\
+                <console type='pty' tty='/dev/pts/3'><source path='/dev/pts/3'/></console></devices></domain>";
+    assert_eq!(console_pty(live).as_deref(), Some("/dev/pts/3"));
+    assert_eq!(console_pty("<domain/>"), None);
+}
