@@ -16,7 +16,7 @@ use crate::message::{Action, KeepaliveInterval, Message};
 use crate::outbox::Outbox;
 use crate::route::{NextHop, Route, Vni};
 use crate::session::{Session, SessionEvent, SessionState};
-use crate::table::{Added, Removed, RouteTable, vni_range};
+use crate::table::{RouteTable, vni_range};
 
 /// Which configured reflector (its index in the client's list).
 #[derive(Clone, Copy, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
@@ -46,6 +46,8 @@ pub enum ClientCommand {
 struct Link {
     session: Session,
     outbox: Outbox,
+    /// A Wake is outstanding (cleared when the adapter pulls).
+    woken: bool,
 }
 
 /// See the module docs.
@@ -57,6 +59,8 @@ pub struct ClientCore {
     links: BTreeMap<ReflectorId, Link>,
     received: RouteTable<ReflectorId>,
     changes: BTreeMap<Route, Action>,
+    /// A Changed is outstanding (cleared by `take_changes`).
+    changed: bool,
 }
 
 impl ClientCore {
@@ -69,6 +73,7 @@ impl ClientCore {
             links: BTreeMap::new(),
             received: RouteTable::default(),
             changes: BTreeMap::new(),
+            changed: false,
         }
     }
 
@@ -79,7 +84,14 @@ impl ClientCore {
         let mut outbox = Outbox::default();
         // A fresh outbox has room for one control message.
         let _ = outbox.push_control(hello);
-        self.links.insert(rid, Link { session, outbox });
+        self.links.insert(
+            rid,
+            Link {
+                session,
+                outbox,
+                woken: true,
+            },
+        );
         cmds.push(ClientCommand::Wake(rid));
         cmds
     }
@@ -213,6 +225,7 @@ impl ClientCore {
         let Some(link) = self.links.get_mut(&rid) else {
             return false;
         };
+        link.woken = false;
         let mine = &self.announcements;
         link.outbox.pull(budget, out, |from, end| {
             mine.range::<Route, _>((from, end)).next().copied()
@@ -222,6 +235,7 @@ impl ClientCore {
 
     /// Takes up to `max` changes of the merged table, in route order.
     pub fn take_changes(&mut self, max: usize) -> Vec<RouteChange> {
+        self.changed = false;
         let mut out = Vec::with_capacity(max.min(self.changes.len()));
         while out.len() < max {
             let Some((route, action)) = self.changes.pop_first() else {
@@ -259,7 +273,11 @@ impl ClientCore {
     fn for_established(&mut self, mut f: impl FnMut(&mut Outbox) -> bool) -> Vec<ClientCommand> {
         let mut cmds = Vec::new();
         for (rid, link) in &mut self.links {
-            if link.session.state() == SessionState::Established && f(&mut link.outbox) {
+            if link.session.state() == SessionState::Established
+                && f(&mut link.outbox)
+                && !link.woken
+            {
+                link.woken = true;
                 cmds.push(ClientCommand::Wake(*rid));
             }
         }
@@ -315,17 +333,13 @@ impl ClientCore {
     }
 
     fn gain(&mut self, rid: ReflectorId, route: Route, cmds: &mut Vec<ClientCommand>) {
-        if let Added::Announced { announcers } = self.received.add(rid, route)
-            && announcers.len() == 1
-        {
+        if self.received.add(rid, route) && self.received.announcers(&route).count() == 1 {
             self.change(route, Action::Add, cmds);
         }
     }
 
     fn lose(&mut self, rid: ReflectorId, route: &Route, cmds: &mut Vec<ClientCommand>) {
-        if let Removed::Withdrawn { remaining } = self.received.remove(rid, route)
-            && remaining.is_empty()
-        {
+        if self.received.remove(rid, route) && self.received.announcers(route).next().is_none() {
             self.change(*route, Action::Remove, cmds);
         }
     }
@@ -339,7 +353,8 @@ impl ClientCore {
                 self.changes.insert(route, action);
             }
         }
-        if cmds.last() != Some(&ClientCommand::Changed) {
+        if !self.changed {
+            self.changed = true;
             cmds.push(ClientCommand::Changed);
         }
     }

@@ -22,7 +22,7 @@ use crate::message::{Action, KeepaliveInterval, Message};
 use crate::outbox::Outbox;
 use crate::route::{Route, Vni};
 use crate::session::{Session, SessionEvent, SessionState};
-use crate::table::{Added, Removed, RouteTable};
+use crate::table::RouteTable;
 
 /// Routes one peer may announce. Far above any hypervisor's share, low enough that a hostile
 /// peer cannot exhaust the reflector's memory.
@@ -88,6 +88,9 @@ struct Peer {
     subscriptions: BTreeSet<Vni>,
     outbox: Outbox,
     bucket: Bucket,
+    /// A Wake is outstanding (cleared when the adapter pulls): one wake-up per batch of
+    /// changes instead of one per change.
+    woken: bool,
 }
 
 /// See the module docs.
@@ -126,6 +129,7 @@ impl ReflectorCore {
             subscriptions: BTreeSet::new(),
             outbox: Outbox::default(),
             bucket: Bucket::new(now),
+            woken: false,
         };
         self.peers.insert(id, peer);
         id
@@ -204,6 +208,7 @@ impl ReflectorCore {
         let Some(p) = self.peers.get_mut(&peer) else {
             return false;
         };
+        p.woken = false;
         let table = &self.table;
         p.outbox.pull(budget, out, |from, end| {
             table
@@ -324,43 +329,46 @@ impl ReflectorCore {
     }
 
     fn announce(&mut self, from: PeerId, route: Route, cmds: &mut Vec<Command>) {
-        let Added::Announced { announcers } = self.table.add(from, route) else {
-            return;
-        };
-        let before = announcers.iter().filter(|p| **p != from);
-        let before: Vec<PeerId> = before.copied().collect();
-        self.propagate(route, &before, &announcers, cmds);
+        if self.table.add(from, route) {
+            self.propagate(route, Some(from), None, cmds);
+        }
     }
 
     fn withdraw(&mut self, from: PeerId, route: &Route, cmds: &mut Vec<Command>) {
-        let Removed::Withdrawn { remaining } = self.table.remove(from, route) else {
-            return;
-        };
-        let mut before = remaining.clone();
-        before.push(from);
-        self.propagate(*route, &before, &remaining, cmds);
+        if self.table.remove(from, route) {
+            self.propagate(*route, None, Some(from), cmds);
+        }
     }
 
-    /// Tells every subscriber whose view of `route` changed between the two announcer sets.
+    /// Tells every subscriber whose view of `route` changed: `added` just joined its
+    /// announcers, or `removed` just left them (the table already reflects the change).
     fn propagate(
         &mut self,
         route: Route,
-        before: &[PeerId],
-        after: &[PeerId],
+        added: Option<PeerId>,
+        removed: Option<PeerId>,
         cmds: &mut Vec<Command>,
     ) {
         let Some(subs) = self.subscribers.get(&route.vni) else {
             return;
         };
         for s in subs {
-            let (was, is) = (visible(before, *s), visible(after, *s));
+            let is = visible(self.table.announcers(&route), *s);
+            let was = match (added, removed) {
+                (Some(a), _) => self.table.announcers(&route).any(|p| *p != *s && *p != a),
+                (None, Some(r)) => r != *s || is,
+                (None, None) => is,
+            };
             if was == is {
                 continue;
             }
             if let Some(p) = self.peers.get_mut(s) {
                 p.outbox
                     .set(route, if is { Action::Add } else { Action::Remove });
-                cmds.push(Command::Wake(*s));
+                if !p.woken {
+                    p.woken = true;
+                    cmds.push(Command::Wake(*s));
+                }
             }
         }
     }

@@ -9,30 +9,6 @@ use std::ops::Bound;
 
 use crate::route::{Route, Vni};
 
-/// What adding a route did.
-#[derive(Clone, Debug, Eq, PartialEq)]
-pub(crate) enum Added<P> {
-    /// The peer already announced this route: nothing changed.
-    Duplicate,
-    /// The peer is now an announcer; `announcers` is the set after the change.
-    Announced {
-        /// Every announcer of the route, the new one included.
-        announcers: Vec<P>,
-    },
-}
-
-/// What removing a route did.
-#[derive(Clone, Debug, Eq, PartialEq)]
-pub(crate) enum Removed<P> {
-    /// The peer did not announce this route: nothing changed.
-    NotFound,
-    /// The peer is no longer an announcer; `remaining` are the others (empty: route is gone).
-    Withdrawn {
-        /// The announcers left after the change.
-        remaining: Vec<P>,
-    },
-}
-
 /// Routes by key with their announcers, plus the reverse index by announcer.
 #[derive(Debug)]
 pub(crate) struct RouteTable<P> {
@@ -58,27 +34,27 @@ pub(crate) fn vni_range(vni: Vni) -> (Bound<Route>, Bound<Route>) {
 }
 
 impl<P: Ord + Copy> RouteTable<P> {
-    /// Records that `peer` announces `route`.
-    pub(crate) fn add(&mut self, peer: P, route: Route) -> Added<P> {
+    /// Records that `peer` announces `route`; `false` if it already did (nothing changed).
+    /// [`Self::announcers`] then tells who announces it.
+    pub(crate) fn add(&mut self, peer: P, route: Route) -> bool {
         let announcers = self.routes.entry(route).or_default();
         if !announcers.insert(peer) {
-            return Added::Duplicate;
+            return false;
         }
-        let announcers = announcers.iter().copied().collect();
         self.by_peer.entry(peer).or_default().insert(route);
-        Added::Announced { announcers }
+        true
     }
 
-    /// Records that `peer` no longer announces `route`.
-    pub(crate) fn remove(&mut self, peer: P, route: &Route) -> Removed<P> {
+    /// Records that `peer` no longer announces `route`; `false` if it did not (nothing
+    /// changed). The route leaves the table with its last announcer.
+    pub(crate) fn remove(&mut self, peer: P, route: &Route) -> bool {
         let Some(announcers) = self.routes.get_mut(route) else {
-            return Removed::NotFound;
+            return false;
         };
         if !announcers.remove(&peer) {
-            return Removed::NotFound;
+            return false;
         }
-        let remaining: Vec<P> = announcers.iter().copied().collect();
-        if remaining.is_empty() {
+        if announcers.is_empty() {
             self.routes.remove(route);
         }
         if let Some(mine) = self.by_peer.get_mut(&peer) {
@@ -87,7 +63,12 @@ impl<P: Ord + Copy> RouteTable<P> {
                 self.by_peer.remove(&peer);
             }
         }
-        Removed::Withdrawn { remaining }
+        true
+    }
+
+    /// The announcers of `route` (empty if nobody announces it).
+    pub(crate) fn announcers(&self, route: &Route) -> impl Iterator<Item = &P> {
+        self.routes.get(route).into_iter().flatten()
     }
 
     /// Every route `peer` announces (in key order).
@@ -166,22 +147,15 @@ mod tests {
     fn last_announcer_removes_the_route() {
         let mut t = RouteTable::default();
         let r = route(1);
-        assert_eq!(
-            t.add(1, r),
-            Added::Announced {
-                announcers: vec![1]
-            }
-        );
-        assert_eq!(t.add(1, r), Added::Duplicate);
-        assert_eq!(
-            t.add(2, r),
-            Added::Announced {
-                announcers: vec![1, 2]
-            }
-        );
-        assert_eq!(t.remove(1, &r), Removed::Withdrawn { remaining: vec![2] });
-        assert_eq!(t.remove(1, &r), Removed::NotFound);
-        assert_eq!(t.remove(2, &r), Removed::Withdrawn { remaining: vec![] });
+        assert!(t.add(1, r));
+        assert!(!t.add(1, r));
+        assert!(t.add(2, r));
+        assert_eq!(t.announcers(&r).copied().collect::<Vec<_>>(), vec![1, 2]);
+        assert!(t.remove(1, &r));
+        assert!(!t.remove(1, &r));
+        assert_eq!(t.announcers(&r).copied().collect::<Vec<_>>(), vec![2]);
+        assert!(t.remove(2, &r));
+        assert_eq!(t.announcers(&r).count(), 0);
         assert_eq!(t.len(), 0);
         t.check_invariants();
     }
@@ -210,11 +184,10 @@ mod tests {
                 let r = route(r);
                 if add {
                     let fresh = model.insert((peer, r));
-                    prop_assert_eq!(matches!(t.add(peer, r), Added::Announced { .. }), fresh);
+                    prop_assert_eq!(t.add(peer, r), fresh);
                 } else {
                     let had = model.remove(&(peer, r));
-                    let out = t.remove(peer, &r);
-                    prop_assert_eq!(matches!(out, Removed::Withdrawn { .. }), had);
+                    prop_assert_eq!(t.remove(peer, &r), had);
                 }
                 t.check_invariants();
             }
