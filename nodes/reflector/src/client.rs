@@ -22,7 +22,7 @@ use ferrocore_runtime::{Clock, MonoTime, Rng, spawn};
 use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
 
-use crate::client_core::{ClientCommand, ClientCore, ReflectorId, RouteChange};
+use crate::client_core::{ClientCommand, ClientCore, REFLECTORS_MAX, ReflectorId, RouteChange};
 use crate::conn::{self, Core, Effect, Hub, SharedHub, lock};
 use crate::frame::FrameError;
 use crate::message::{KeepaliveInterval, Message};
@@ -112,7 +112,10 @@ impl Client {
             Arc::new(Mutex::new(Hub::new(ClientCore::new(config.keepalive))));
         let rng = Arc::new(Mutex::new(rng));
         let mut tasks = Vec::new();
-        for (i, addr) in config.reflectors.iter().enumerate() {
+        if config.reflectors.len() > REFLECTORS_MAX {
+            tracing::warn!("only the first {REFLECTORS_MAX} reflectors are used");
+        }
+        for (i, addr) in config.reflectors.iter().take(REFLECTORS_MAX).enumerate() {
             let link = Link {
                 hub: hub.clone(),
                 clock: clock.clone(),

@@ -7,7 +7,6 @@
 //! [`ClientCore::take_changes`]; their memory is bounded by the table's size.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::ops::Bound;
 
 use ferrocore_runtime::MonoTime;
 
@@ -16,7 +15,20 @@ use crate::message::{Action, KeepaliveInterval, Message};
 use crate::outbox::Outbox;
 use crate::route::{NextHop, Route, Vni};
 use crate::session::{Session, SessionEvent, SessionState};
-use crate::table::{RouteTable, vni_range};
+use crate::table::vni_range;
+
+/// The most reflectors one client connects to (one bit each in the merged table).
+pub const REFLECTORS_MAX: usize = 64;
+
+fn provider_bit(rid: ReflectorId) -> u64 {
+    // Client::start never creates an id at or past REFLECTORS_MAX.
+    assert!(
+        rid.0 < REFLECTORS_MAX,
+        "reflector index {} out of range",
+        rid.0
+    );
+    1 << rid.0
+}
 
 /// Which configured reflector (its index in the client's list).
 #[derive(Clone, Copy, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
@@ -57,7 +69,9 @@ pub struct ClientCore {
     announcements: BTreeSet<Route>,
     subscriptions: BTreeSet<Vni>,
     links: BTreeMap<ReflectorId, Link>,
-    received: RouteTable<ReflectorId>,
+    /// The merged table: each route with a bit per reflector that provides it. One map entry
+    /// per route keeps a 100,000-route table small and cheap to update.
+    received: BTreeMap<Route, u64>,
     changes: BTreeMap<Route, Action>,
     /// A Changed is outstanding (cleared by `take_changes`).
     changed: bool,
@@ -71,7 +85,7 @@ impl ClientCore {
             announcements: BTreeSet::new(),
             subscriptions: BTreeSet::new(),
             links: BTreeMap::new(),
-            received: RouteTable::default(),
+            received: BTreeMap::new(),
             changes: BTreeMap::new(),
             changed: false,
         }
@@ -101,7 +115,14 @@ impl ClientCore {
     pub fn disconnected(&mut self, rid: ReflectorId) -> Vec<ClientCommand> {
         let mut cmds = Vec::new();
         if self.links.remove(&rid).is_some() {
-            for route in self.received.routes_of(rid) {
+            let bit = provider_bit(rid);
+            let lost: Vec<Route> = self
+                .received
+                .iter()
+                .filter(|(_, b)| **b & bit != 0)
+                .map(|(r, _)| *r)
+                .collect();
+            for route in lost {
                 self.lose(rid, &route, &mut cmds);
             }
         }
@@ -211,11 +232,14 @@ impl ClientCore {
             o.restart_vni(vni);
             queued
         });
-        let rids: Vec<ReflectorId> = self.links.keys().copied().collect();
-        for rid in rids {
-            for route in self.received.routes_of_in(rid, vni) {
-                self.lose(rid, &route, &mut cmds);
-            }
+        let dropped: Vec<Route> = self
+            .received
+            .range(vni_range(vni))
+            .map(|(r, _)| *r)
+            .collect();
+        for route in dropped {
+            self.received.remove(&route);
+            self.change(route, Action::Remove, &mut cmds);
         }
         cmds
     }
@@ -248,10 +272,7 @@ impl ClientCore {
 
     /// The merged table: every route some reflector provides.
     pub fn table(&self) -> Vec<Route> {
-        self.received
-            .range((Bound::Unbounded, Bound::Unbounded))
-            .map(|(r, _)| *r)
-            .collect()
+        self.received.keys().copied().collect()
     }
 
     /// Number of routes in the merged table.
@@ -333,13 +354,21 @@ impl ClientCore {
     }
 
     fn gain(&mut self, rid: ReflectorId, route: Route, cmds: &mut Vec<ClientCommand>) {
-        if self.received.add(rid, route) && self.received.announcers(&route).count() == 1 {
+        let bits = self.received.entry(route).or_insert(0);
+        let first = *bits == 0;
+        *bits |= provider_bit(rid);
+        if first {
             self.change(route, Action::Add, cmds);
         }
     }
 
     fn lose(&mut self, rid: ReflectorId, route: &Route, cmds: &mut Vec<ClientCommand>) {
-        if self.received.remove(rid, route) && self.received.announcers(route).next().is_none() {
+        let Some(bits) = self.received.get_mut(route) else {
+            return;
+        };
+        *bits &= !provider_bit(rid);
+        if *bits == 0 {
+            self.received.remove(route);
             self.change(*route, Action::Remove, cmds);
         }
     }

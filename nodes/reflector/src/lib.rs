@@ -35,7 +35,7 @@ mod table;
 
 pub use bench::{BenchOptions, BenchReport, run_bench};
 pub use client::{Client, ClientConfig};
-pub use client_core::{ClientCommand, ClientCore, ReflectorId, RouteChange};
+pub use client_core::{ClientCommand, ClientCore, REFLECTORS_MAX, ReflectorId, RouteChange};
 pub use config::{ConfigError, DEFAULT_LISTEN, DEFAULT_STATUS, ReflectorConfig};
 pub use daemon::{ClientRun, run_client, run_server};
 pub use frame::{
