@@ -5,6 +5,9 @@ use std::process::ExitCode;
 
 use clap::Subcommand;
 
+#[path = "bench_volume.rs"]
+mod bench_volume;
+
 /// The benchmarks.
 #[derive(Debug, Subcommand)]
 pub(crate) enum BenchCommand {
@@ -14,6 +17,9 @@ pub(crate) enum BenchCommand {
     /// Route reflector: routes/s from one announcer to every subscriber through 2 reflectors,
     /// against a raw-TCP floor measured in the same run.
     Reflector(crate::cmd_reflector::BenchArgs),
+    /// Storage node: volumes created per second and time to Available over Ceph, against
+    /// `rbd create` / `rbd clone` of the same size in the same run.
+    Volume(bench_volume::Args),
 }
 
 /// Runs one benchmark.
@@ -21,5 +27,6 @@ pub(crate) fn run(cmd: BenchCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         BenchCommand::Validate(args) => crate::cmd_validate::bench(&args),
         BenchCommand::Reflector(args) => crate::cmd_reflector::bench(&args),
+        BenchCommand::Volume(args) => bench_volume::run(args),
     }
 }

@@ -142,14 +142,9 @@ impl CephBackend {
 
     fn apply_config(img: &Image, p: &Provision) -> Result<(), CephError> {
         img.set_meta("wwn", &p.wwn)?;
-        let limits = [
-            ("iops", p.qos.iops),
-            ("read_iops", p.qos.iops),
-            ("write_iops", p.qos.iops),
-            ("bps", p.qos.bps),
-            ("read_bps", p.qos.bps),
-            ("write_bps", p.qos.bps),
-        ];
+        // The total limits bind reads and writes together; every key is one OSD round trip,
+        // so the per-direction variants ceph-provider also sets are left out.
+        let limits = [("iops", p.qos.iops), ("bps", p.qos.bps)];
         for (name, limit) in limits.into_iter().filter(|(_, l)| *l > 0) {
             img.set_meta(&format!("conf_rbd_qos_{name}_limit"), &limit.to_string())?;
             let burst = limit.saturating_mul(QOS_BURST_FACTOR);
