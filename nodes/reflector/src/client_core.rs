@@ -259,7 +259,6 @@ impl ClientCore {
 
     /// Takes up to `max` changes of the merged table, in route order.
     pub fn take_changes(&mut self, max: usize) -> Vec<RouteChange> {
-        self.changed = false;
         let mut out = Vec::with_capacity(max.min(self.changes.len()));
         while out.len() < max {
             let Some((route, action)) = self.changes.pop_first() else {
@@ -267,6 +266,9 @@ impl ClientCore {
             };
             out.push(RouteChange { action, route });
         }
+        // Still set while changes remain: the consumer that got a full batch comes back for
+        // more without waiting (see `Client::next_changes`).
+        self.changed = !self.changes.is_empty();
         out
     }
 
@@ -399,6 +401,20 @@ impl ClientCore {
             cmds.push(ClientCommand::Close(rid, reason));
         }
         cmds
+    }
+
+    /// Panics if the merged table names a reflector we have no link to, holds a route nobody
+    /// provides, or has unsent changes with no Changed outstanding (bugs, never bad input).
+    pub fn check_invariants(&self) {
+        let mut linked = 0u64;
+        for rid in self.links.keys() {
+            linked |= provider_bit(*rid);
+        }
+        for (route, bits) in &self.received {
+            assert_ne!(*bits, 0, "{route} has no provider");
+            assert_eq!(*bits & !linked, 0, "{route} provided by an unlinked reflector");
+        }
+        assert!(self.changes.is_empty() || self.changed, "changes without a Changed");
     }
 
     /// Routes announced in `vni` (for tests and status).

@@ -75,6 +75,9 @@ impl Sim {
                 for r in &self.reflectors {
                     r.check_invariants();
                 }
+                for c in &self.clients {
+                    c.check_invariants();
+                }
                 return;
             }
         }
