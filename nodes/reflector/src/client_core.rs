@@ -412,9 +412,16 @@ impl ClientCore {
         }
         for (route, bits) in &self.received {
             assert_ne!(*bits, 0, "{route} has no provider");
-            assert_eq!(*bits & !linked, 0, "{route} provided by an unlinked reflector");
+            assert_eq!(
+                *bits & !linked,
+                0,
+                "{route} provided by an unlinked reflector"
+            );
         }
-        assert!(self.changes.is_empty() || self.changed, "changes without a Changed");
+        assert!(
+            self.changes.is_empty() || self.changed,
+            "changes without a Changed"
+        );
     }
 
     /// Routes announced in `vni` (for tests and status).
