@@ -1,9 +1,22 @@
-//! ferrocore's control plane, run on the Raft leader: the API service (`object.*` and
-//! `cluster.*` JSON-RPC methods), admission, the schedulers, one supervised actor per object with
-//! a sans-IO reconcile core, the ironcore-net allocators, quota, garbage collection, pool health,
-//! and the broker that speaks the node protocol.
+//! ferrocore's control plane, run on the controllers: the API service (`object.*` and
+//! `cluster.*` JSON-RPC methods, docs/rpc.md) with admission and Secrets encrypted at rest, and
+//! the controller process wiring (config, QUIC endpoint, Raft transport, bootstrap files;
+//! docs/controller.md). Schedulers, one supervised actor per object, the ironcore-net
+//! allocators, quota, garbage collection, pool health and the node broker come next.
 //!
 //! It knows nodes only through the node-protocol types in `ferrocore-api`; it never imports a
-//! node crate.
-//!
-//! Status: not built yet (see README.md).
+//! node crate. It is not the store (that is `ferrocore-consensus`) nor the transport (that is
+//! `ferrocore-runtime`).
+
+mod api;
+mod controller;
+
+pub use api::{
+    ADMISSION_RETRIES_MAX, ApiService, ApiSettings, CipherError, LIST_LIMIT_MAX, SECRET_KEY_BYTES,
+    SecretCipher,
+};
+pub use controller::{
+    BootstrapError, BootstrapOutput, BootstrapPlan, CLUSTER_SERVER_NAME, Controller,
+    ControllerConfig, ControllerError, ControllerNode, RAFT_FRAME_MAX, RaftTiming, bootstrap,
+    init_logging, run_controller,
+};

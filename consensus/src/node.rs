@@ -155,10 +155,11 @@ impl<RT: AsyncRuntime> Node<RT> {
         rng: Box<dyn Rng>,
     ) -> Result<Self, NodeError> {
         let raft_dir = config.data_dir.join("raft");
-        let log = LogStore::<RT>::open(
+        let log = LogStore::<RT>::open_with(
             disk.clone(),
             &raft_dir.join("log"),
             config.segment_bytes_max,
+            config.flush,
         )?;
         let snapshots = SnapshotDir::open(disk, &raft_dir.join("snapshots"))?;
         let shared = Arc::new(SmShared::new(snapshots, config.watch_retention)?);
