@@ -509,37 +509,21 @@ fn load<T: serde::de::DeserializeOwned>(
 }
 
 fn persist(store: &dyn RecordStore, m: &Mutation) -> Result<(), BackendError> {
-    let json = |v: &dyn erased::Json| v.to_json();
     match m {
-        Mutation::PutVolume(r) => {
-            store.put(Namespace::Volumes, r.volume.id.as_str(), &json(r.as_ref()))
-        }
+        Mutation::PutVolume(r) => store.put(Namespace::Volumes, r.volume.id.as_str(), &json(r)),
         Mutation::DropVolume(id) => store.delete(Namespace::Volumes, id.as_str()),
-        Mutation::PutSnapshot(r) => store.put(
-            Namespace::Snapshots,
-            r.snapshot.id.as_str(),
-            &json(r.as_ref()),
-        ),
+        Mutation::PutSnapshot(r) => {
+            store.put(Namespace::Snapshots, r.snapshot.id.as_str(), &json(r))
+        }
         Mutation::DropSnapshot(id) => store.delete(Namespace::Snapshots, id.as_str()),
         Mutation::PutBase(b) => store.put(Namespace::Bases, b.name.as_str(), &json(b)),
         Mutation::Event(_) => Ok(()),
     }
 }
 
-mod erased {
-    //! Serialising records of different types through one helper.
-
-    /// A record that serialises to JSON.
-    pub(super) trait Json {
-        fn to_json(&self) -> Vec<u8>;
-    }
-
-    impl<T: serde::Serialize> Json for T {
-        fn to_json(&self) -> Vec<u8> {
-            // Records are plain data with string keys: serialising them cannot fail.
-            serde_json::to_vec(self).unwrap_or_default()
-        }
-    }
+fn json<T: serde::Serialize>(record: &T) -> Vec<u8> {
+    // Records are plain data with string keys: serialising them cannot fail.
+    serde_json::to_vec(record).unwrap_or_default()
 }
 
 impl VolumeService {

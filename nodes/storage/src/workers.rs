@@ -22,7 +22,7 @@ pub const DEFAULT_WORKERS: usize = 4;
 pub struct Workers {
     stop: Arc<AtomicBool>,
     threads: Vec<JoinHandle<()>>,
-    wake: Vec<Arc<VolumeService>>,
+    volumes: Arc<VolumeService>,
 }
 
 impl Workers {
@@ -49,7 +49,7 @@ impl Workers {
         Ok(Self {
             stop,
             threads,
-            wake: vec![volumes],
+            volumes,
         })
     }
 }
@@ -57,9 +57,7 @@ impl Workers {
 impl Drop for Workers {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
-        for svc in &self.wake {
-            svc.kick();
-        }
+        self.volumes.kick();
         for t in self.threads.drain(..) {
             // A worker that panicked has already reported it; nothing more to do here.
             let _ = t.join();
