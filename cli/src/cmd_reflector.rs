@@ -147,6 +147,12 @@ pub(crate) fn bench(args: &BenchArgs) -> anyhow::Result<ExitCode> {
         o.subscribers * o.reflectors
     );
     println!(
+        "  CPU time used       : reflector phase {:.1} s, floor {:.1} s (wall time above depends \
+         on machine load; CPU time does not)",
+        r.converge_cpu.as_secs_f64(),
+        r.floor_cpu.as_secs_f64()
+    );
+    println!(
         "  ferrocore / floor   : {:.2}x the floor's time. No Go metalbond is available here to \
          compare with; the floor is the cost of moving and parsing the same bytes.",
         r.converge.as_secs_f64() / r.floor.as_secs_f64().max(1e-9)

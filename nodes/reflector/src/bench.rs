@@ -43,6 +43,11 @@ pub struct BenchReport {
     pub converge: Duration,
     /// The floor: the same frames over raw TCP, decoded only.
     pub floor: Duration,
+    /// CPU time this process used during the reflected phase (user + system), which unlike
+    /// wall time does not depend on what else the machine runs.
+    pub converge_cpu: Duration,
+    /// CPU time used during the floor.
+    pub floor_cpu: Duration,
 }
 
 impl BenchReport {
@@ -76,13 +81,36 @@ fn bench_route(i: usize) -> Route {
 /// If sockets cannot be bound or a phase does not finish within ten minutes.
 pub fn run_bench(options: BenchOptions) -> io::Result<BenchReport> {
     let rt = build_runtime()?;
+    let cpu0 = cpu_used();
     let converge = rt.block_on(reflected(options))?;
+    let cpu1 = cpu_used();
     let floor = rt.block_on(floor(options))?;
+    let cpu2 = cpu_used();
     Ok(BenchReport {
         options,
         converge,
         floor,
+        converge_cpu: cpu1.saturating_sub(cpu0),
+        floor_cpu: cpu2.saturating_sub(cpu1),
     })
+}
+
+/// User plus system CPU time of this process so far (zero if the kernel will not say).
+fn cpu_used() -> Duration {
+    // SAFETY: getrusage fills the zeroed struct it is given and touches nothing else.
+    let usage = unsafe {
+        let mut u: libc::rusage = std::mem::zeroed();
+        if libc::getrusage(libc::RUSAGE_SELF, &raw mut u) != 0 {
+            return Duration::ZERO;
+        }
+        u
+    };
+    let tv = |t: libc::timeval| {
+        let secs = u64::try_from(t.tv_sec).unwrap_or(0);
+        let micros = u64::try_from(t.tv_usec).unwrap_or(0);
+        Duration::from_secs(secs) + Duration::from_micros(micros)
+    };
+    tv(usage.ru_utime) + tv(usage.ru_stime)
 }
 
 async fn wait_for(clock: &SystemClock, what: &str, f: impl Fn() -> bool) -> io::Result<Duration> {

@@ -107,6 +107,33 @@ fn visible<'a>(announcers: impl IntoIterator<Item = &'a PeerId>, to: PeerId) -> 
     announcers.into_iter().any(|p| *p != to)
 }
 
+/// What a subscriber's view of a route depends on, computed once per change rather than once
+/// per subscriber: how many peers announce it, and which one if only one does.
+#[derive(Clone, Copy, Debug)]
+struct Announcers {
+    count: usize,
+    only: Option<PeerId>,
+}
+
+impl Announcers {
+    fn of<'a>(peers: impl Iterator<Item = &'a PeerId>) -> Self {
+        let mut a = Self {
+            count: 0,
+            only: None,
+        };
+        for p in peers {
+            a.count += 1;
+            a.only = Some(*p);
+        }
+        a
+    }
+
+    /// Whether `s` sees the route: someone other than `s` announces it.
+    fn visible_to(self, s: PeerId) -> bool {
+        self.count >= 2 || (self.count == 1 && self.only != Some(s))
+    }
+}
+
 impl ReflectorCore {
     /// A reflector that proposes `keepalive` to its peers.
     pub fn new(keepalive: KeepaliveInterval) -> Self {
@@ -352,13 +379,14 @@ impl ReflectorCore {
         let Some(subs) = self.subscribers.get(&route.vni) else {
             return;
         };
+        let after = Announcers::of(self.table.announcers(&route));
+        let before = match (added, removed) {
+            (Some(a), _) => Announcers::of(self.table.announcers(&route).filter(|p| **p != a)),
+            (None, Some(r)) => Announcers::of(self.table.announcers(&route).chain([&r])),
+            (None, None) => after,
+        };
         for s in subs {
-            let is = visible(self.table.announcers(&route), *s);
-            let was = match (added, removed) {
-                (Some(a), _) => self.table.announcers(&route).any(|p| *p != *s && *p != a),
-                (None, Some(r)) => r != *s || is,
-                (None, None) => is,
-            };
+            let (was, is) = (before.visible_to(*s), after.visible_to(*s));
             if was == is {
                 continue;
             }
