@@ -21,6 +21,9 @@ impl Inner {
             "commitIndex": m.local_committed.map_or(0, |l| l.index),
             "appliedIndex": m.last_applied.map_or(0, |l| l.index),
             "revision": revision.to_resource_version(),
+            "lastLogIndex": m.last_log_index.unwrap_or(0),
+            "snapshotIndex": m.snapshot.map(|l| l.index),
+            "purgedIndex": m.purged.map(|l| l.index),
             "members": self.member_list(),
         })
     }
