@@ -128,7 +128,11 @@ impl NextHop {
 }
 
 /// One route: a destination in a VNI reached through a next hop. This triple is the key.
-#[derive(Clone, Copy, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+///
+/// Ordered exactly as a derived `Ord` would order it (VNI, then destination with IPv4 before
+/// IPv6, then next hop), but compared through integers: tables of 100,000 routes spend most
+/// of their time comparing keys.
+#[derive(Clone, Copy, Debug, Eq, Hash, PartialEq)]
 pub struct Route {
     /// The overlay network (first in the order, so one VNI is one contiguous range).
     pub vni: Vni,
@@ -138,7 +142,32 @@ pub struct Route {
     pub next_hop: NextHop,
 }
 
+/// An address as (family, value): IPv4 sorts before IPv6, then by value, as `IpAddr` does.
+fn addr_key(a: IpAddr) -> (u8, u128) {
+    match a {
+        IpAddr::V4(v4) => (4, u128::from(u32::from(v4))),
+        IpAddr::V6(v6) => (6, u128::from(v6)),
+    }
+}
+
 impl Route {
+    #[allow(clippy::type_complexity)] // a flat tuple of integers is the point
+    fn sort_key(&self) -> (u32, (u8, u128), u8, (u8, u128), u32, (u8, u16, u16)) {
+        let kind = match self.next_hop.kind {
+            NextHopKind::Standard => (0, 0, 0),
+            NextHopKind::Nat(r) => (1, r.from, r.to),
+            NextHopKind::LoadBalancerTarget => (2, 0, 0),
+        };
+        (
+            self.vni.0,
+            addr_key(self.destination.addr),
+            self.destination.len,
+            addr_key(self.next_hop.target),
+            self.next_hop.target_vni.0,
+            kind,
+        )
+    }
+
     /// The smallest route of `vni` in the route order.
     pub(crate) fn first_in(vni: Vni) -> Self {
         Self {
@@ -146,6 +175,18 @@ impl Route {
             destination: Destination::MIN,
             next_hop: NextHop::MIN,
         }
+    }
+}
+
+impl Ord for Route {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.sort_key().cmp(&other.sort_key())
+    }
+}
+
+impl PartialOrd for Route {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
     }
 }
 
@@ -251,6 +292,34 @@ mod tests {
         let a: Destination = "10.0.0.5/24".parse().unwrap();
         let b: Destination = "10.0.0.0/24".parse().unwrap();
         assert_ne!(a, b);
+    }
+
+    /// The hand-written order is the order `derive(Ord)` gives the same fields.
+    #[test]
+    fn order_matches_the_derived_order() {
+        #[derive(PartialEq, Eq, PartialOrd, Ord)]
+        struct Derived(Vni, Destination, NextHop);
+        let texts = [
+            "1#10.0.0.0/24#2001:db8::1",
+            "1#10.0.0.0/24#2001:db8::1#LB",
+            "1#10.0.0.0/24#10.1.1.1",
+            "1#10.0.0.0/25#2001:db8::1",
+            "1#10.0.0.0/24#2001:db8::1#NAT#5#6",
+            "1#10.0.0.0/24#2001:db8::1#NAT#5#7",
+            "1#10.0.0.0/24#2001:db8::1#NAT#4#9",
+            "1#2001:db8::/64#2001:db8::1",
+            "1#255.255.255.255/32#::",
+            "0#::/0#::",
+            "2#0.0.0.0/0#0.0.0.0",
+        ];
+        let routes: Vec<Route> = texts.iter().map(|t| t.parse().unwrap()).collect();
+        for a in &routes {
+            for b in &routes {
+                let da = Derived(a.vni, a.destination, a.next_hop);
+                let db = Derived(b.vni, b.destination, b.next_hop);
+                assert_eq!(a.cmp(b), da.cmp(&db), "{a} vs {b}");
+            }
+        }
     }
 
     #[test]
