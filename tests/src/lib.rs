@@ -5,6 +5,8 @@
 
 use std::path::{Path, PathBuf};
 
+pub mod cluster;
+
 /// The workspace root (the directory holding the top-level `Cargo.toml`).
 pub fn workspace_root() -> PathBuf {
     // This crate lives in `<root>/tests`.

@@ -4,5 +4,6 @@ mod compute;
 mod dataplane;
 mod reflector;
 mod storage;
+mod store;
 mod tidy;
 mod validate;
