@@ -9,6 +9,9 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod bench;
+mod cmd_bootstrap;
+mod cmd_cluster;
+mod cmd_controller;
 mod cmd_dataplane;
 mod cmd_reflector;
 mod cmd_validate;
@@ -27,6 +30,11 @@ enum Command {
     Validate(cmd_validate::Args),
     /// Run the data plane (packet pipeline and its programming API).
     Dataplane(cmd_dataplane::Args),
+    /// Run a controller (Raft member and API server) from its config.
+    Controller(cmd_controller::Args),
+    /// Bootstrap a new cluster, or show its status.
+    #[command(subcommand)]
+    Cluster(cmd_cluster::ClusterCommand),
     /// Run the metalbond-compatible route reflector (or, with `client`, a reflector client).
     Reflector(cmd_reflector::Args),
     /// Benchmarks that compare ferrocore with a peer measured in the same run.
@@ -41,6 +49,8 @@ fn main() -> ExitCode {
         Command::Bench(cmd) => bench::run(cmd),
         Command::Reflector(args) => cmd_reflector::run(&args),
         Command::Dataplane(args) => cmd_dataplane::run(&args),
+        Command::Controller(args) => cmd_controller::run(&args),
+        Command::Cluster(cmd) => cmd_cluster::run(&cmd),
     };
     match result {
         Ok(code) => code,
