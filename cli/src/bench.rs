@@ -5,6 +5,8 @@ use std::process::ExitCode;
 
 use clap::Subcommand;
 
+#[path = "bench_vm.rs"]
+mod bench_vm;
 #[path = "bench_volume.rs"]
 mod bench_volume;
 
@@ -20,6 +22,9 @@ pub(crate) enum BenchCommand {
     /// Storage node: volumes created per second and time to Available over Ceph, against
     /// `rbd create` / `rbd clone` of the same size in the same run.
     Volume(bench_volume::Args),
+    /// Compute node: apply -> Running and machines/min with concurrent creates through libvirt,
+    /// against `virsh create` of the same domain XML in the same run.
+    Vm(bench_vm::Args),
 }
 
 /// Runs one benchmark.
@@ -28,5 +33,6 @@ pub(crate) fn run(cmd: BenchCommand) -> anyhow::Result<ExitCode> {
         BenchCommand::Validate(args) => crate::cmd_validate::bench(&args),
         BenchCommand::Reflector(args) => crate::cmd_reflector::bench(&args),
         BenchCommand::Volume(args) => bench_volume::run(args),
+        BenchCommand::Vm(args) => bench_vm::run(&args),
     }
 }
