@@ -151,23 +151,6 @@ fn addr_key(a: IpAddr) -> (u8, u128) {
 }
 
 impl Route {
-    #[allow(clippy::type_complexity)] // a flat tuple of integers is the point
-    fn sort_key(&self) -> (u32, (u8, u128), u8, (u8, u128), u32, (u8, u16, u16)) {
-        let kind = match self.next_hop.kind {
-            NextHopKind::Standard => (0, 0, 0),
-            NextHopKind::Nat(r) => (1, r.from, r.to),
-            NextHopKind::LoadBalancerTarget => (2, 0, 0),
-        };
-        (
-            self.vni.0,
-            addr_key(self.destination.addr),
-            self.destination.len,
-            addr_key(self.next_hop.target),
-            self.next_hop.target_vni.0,
-            kind,
-        )
-    }
-
     /// The smallest route of `vni` in the route order.
     pub(crate) fn first_in(vni: Vni) -> Self {
         Self {
@@ -178,9 +161,26 @@ impl Route {
     }
 }
 
+fn kind_key(k: NextHopKind) -> (u8, u16, u16) {
+    match k {
+        NextHopKind::Standard => (0, 0, 0),
+        NextHopKind::Nat(r) => (1, r.from, r.to),
+        NextHopKind::LoadBalancerTarget => (2, 0, 0),
+    }
+}
+
 impl Ord for Route {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.sort_key().cmp(&other.sort_key())
+    /// Field by field with early exits: most comparisons end at the destination address.
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        let (a, b) = (&self.next_hop, &o.next_hop);
+        self.vni
+            .0
+            .cmp(&o.vni.0)
+            .then_with(|| addr_key(self.destination.addr).cmp(&addr_key(o.destination.addr)))
+            .then_with(|| self.destination.len.cmp(&o.destination.len))
+            .then_with(|| addr_key(a.target).cmp(&addr_key(b.target)))
+            .then_with(|| a.target_vni.0.cmp(&b.target_vni.0))
+            .then_with(|| kind_key(a.kind).cmp(&kind_key(b.kind)))
     }
 }
 
