@@ -14,7 +14,10 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ferrocore_api::iri::machine::{MachineClassName, MachineId, MachineState};
+use ferrocore_api::iri::machine::{
+    ErrorCode, MachineClassName, MachineId, MachineState, SecretData, VOLUME_DRIVER_CEPH, Volume,
+    VolumeConnection,
+};
 use ferrocore_node_compute::conformance::{self, Harness};
 use ferrocore_node_compute::{
     BootImport, ClassConfig, ComputeConfig, DomainType, DomainTypeSetting, Host, ImageSource,
@@ -243,6 +246,29 @@ fn guest_sees_disks(h: &mut Real) {
     expect_disks("online resize", &|s| s.contains("DISK data 98304"));
     rt.detach_volume(&id, "data").expect("detach");
     expect_disks("detached disk gone", &|s| !s.contains("DISK data"));
+    if let Some(ceph) = Ceph::connect() {
+        let vol = ceph.volume("rbd", "odc", 32 << 20);
+        rt.attach_volume(&id, vol).expect("attach an RBD volume");
+        expect_disks("RBD disk by serial", &|s| s.contains("DISK rbd 65536"));
+        rt.detach_volume(&id, "rbd").expect("detach the RBD volume");
+        expect_disks("RBD disk gone", &|s| !s.contains("DISK rbd"));
+        let mut encrypted = ceph.volume("rbd-enc", "odd", 32 << 20);
+        let conn = encrypted.connection.as_mut().unwrap();
+        conn.encryption_data = SecretData::single("encryptionKey", "passphrase");
+        let err = rt.attach_volume(&id, encrypted).unwrap_err();
+        assert_eq!(
+            err.code,
+            ErrorCode::FailedPrecondition,
+            "encrypted hot-plug: {err}"
+        );
+        assert_eq!(
+            rt.machine(&id).unwrap().spec.volumes.len(),
+            1,
+            "nothing half-attached"
+        );
+    } else {
+        eprintln!("compute: no Ceph (scripts/ceph-up.sh): RBD attach not exercised");
+    }
     drop(console);
     let machine_dir = log.parent().unwrap().to_path_buf();
     assert!(
@@ -255,6 +281,87 @@ fn guest_sees_disks(h: &mut Real) {
         "overlay and log removed with the machine"
     );
     assert!(rt.machine(&MachineId(id.0.clone())).is_err());
+}
+
+/// The single-node Ceph of `scripts/ceph-up.sh`, when it runs.
+struct Ceph {
+    conf: String,
+    monitors: String,
+    image: String,
+}
+
+impl Ceph {
+    fn connect() -> Option<Self> {
+        let env = std::fs::read_to_string("/var/lib/ferrocore-ceph/env").ok()?;
+        let get = |k: &str| {
+            env.lines()
+                .find_map(|l| l.strip_prefix(&format!("{k}=")))
+                .map(String::from)
+        };
+        let ceph = Self {
+            conf: get("CEPH_CONF")?,
+            monitors: get("CEPH_MONITORS")?,
+            image: format!("compute-it-{}", std::process::id()),
+        };
+        let ok = ceph.run(
+            "rbd",
+            &["create", "--size", "32M", &format!("rbd/{}", ceph.image)],
+        );
+        ok.map(|_| ceph)
+    }
+
+    fn run(&self, cmd: &str, args: &[&str]) -> Option<String> {
+        let out = Command::new("timeout")
+            .arg("20")
+            .arg(cmd)
+            .args(args)
+            .env("CEPH_CONF", &self.conf)
+            .output()
+            .ok()?;
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+    }
+
+    /// A `ceph` volume as the storage node publishes it (user `volumes`).
+    fn volume(&self, name: &str, device: &str, size: u64) -> Volume {
+        let key = self
+            .run("ceph", &["auth", "get-key", "client.volumes"])
+            .expect("client.volumes key");
+        let conn = VolumeConnection {
+            driver: VOLUME_DRIVER_CEPH.into(),
+            handle: "0123456789abcdef".into(),
+            attributes: [
+                ("monitors".to_string(), self.monitors.clone()),
+                ("image".to_string(), format!("rbd/{}", self.image)),
+            ]
+            .into(),
+            secret_data: SecretData(
+                [
+                    ("userID".to_string(), b"volumes".to_vec()),
+                    ("userKey".to_string(), key.into_bytes()),
+                ]
+                .into(),
+            ),
+            encryption_data: SecretData::default(),
+            effective_storage_bytes: size,
+        };
+        Volume {
+            name: name.into(),
+            device: device.into(),
+            local_disk: None,
+            connection: Some(conn),
+        }
+    }
+}
+
+impl Drop for Ceph {
+    fn drop(&mut self) {
+        let _ = self.run(
+            "rbd",
+            &["rm", "--no-progress", &format!("rbd/{}", self.image)],
+        );
+    }
 }
 
 fn wait_log(clock: &dyn Clock, path: &Path, marker: &str, timeout: Duration) {

@@ -203,7 +203,12 @@ impl LibvirtHost {
             return;
         };
         for secret in secrets {
-            if secret.usage_id().is_ok_and(|u| u.starts_with(&prefix)) {
+            // Not `usage_id()`: virt 0.5 frees the string libvirt owns (a double free). The
+            // XML description is ours to free and names the usage too.
+            let Ok(text) = secret.xml_desc(0) else {
+                continue;
+            };
+            if xml::secret_usage(&text).is_some_and(|u| u.starts_with(&prefix)) {
                 let _ = secret.undefine();
             }
         }

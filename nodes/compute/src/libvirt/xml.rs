@@ -221,6 +221,17 @@ pub(crate) fn secret(uuid: &str, usage_ceph: bool, usage_name: &str) -> String {
     }
 }
 
+/// The usage name of a secret (`<usage><name>` for ceph, `<usage><volume>` for volume).
+pub(crate) fn secret_usage(xml: &str) -> Option<String> {
+    let doc = roxmltree::Document::parse(xml).ok()?;
+    let usage = doc.descendants().find(|n| n.has_tag_name("usage"))?;
+    usage
+        .children()
+        .find(|c| c.has_tag_name("name") || c.has_tag_name("volume"))
+        .and_then(|c| c.text())
+        .map(String::from)
+}
+
 /// What the runtime reads from a live domain's XML.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub(crate) struct LiveDomain {

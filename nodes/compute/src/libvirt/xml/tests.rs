@@ -121,3 +121,15 @@ fn console_pty_is_read_from_live_xml() {
     assert_eq!(console_pty(live).as_deref(), Some("/dev/pts/3"));
     assert_eq!(console_pty("<domain/>"), None);
 }
+
+#[test]
+fn secret_usage_round_trips() {
+    assert_eq!(
+        secret_usage(&secret("u", true, "ferrocore/m/v")).as_deref(),
+        Some("ferrocore/m/v")
+    );
+    assert_eq!(
+        secret_usage(&secret("u", false, "ferrocore/m/v/luks")).as_deref(),
+        Some("ferrocore/m/v/luks")
+    );
+}
