@@ -13,7 +13,12 @@
 set -euo pipefail
 OUT=${FERROCORE_GUEST_DIR:-/var/cache/ferrocore/guest}
 KV=$(ls /lib/modules | sort -V | tail -1)
-STAMP="$KV $(sha256sum "$0" | cut -d' ' -f1)"
+EFI_TOOLS=no
+if [ -f /usr/lib/systemd/boot/efi/linuxx64.efi.stub ] && command -v mcopy >/dev/null \
+    && command -v mkfs.vfat >/dev/null && command -v sfdisk >/dev/null; then
+    EFI_TOOLS=yes
+fi
+STAMP="$KV efi=$EFI_TOOLS $(sha256sum "$0" | cut -d' ' -f1)"
 if [ -f "$OUT/stamp" ] && [ "$(cat "$OUT/stamp")" = "$STAMP" ] && [ -f "$OUT/initrd.gz" ]; then
     echo "guest-build: up to date in $OUT"
     exit 0
@@ -68,8 +73,7 @@ chmod +x "$W/root/init"
 (cd "$W/root" && find . | cpio -o -H newc 2>/dev/null | gzip -9) > "$W/initrd.gz"
 truncate -s 16M "$W/rootdisk.raw"
 printf 'FERROCORE-ROOTDISK' | dd of="$W/rootdisk.raw" conv=notrunc status=none
-if [ -f /usr/lib/systemd/boot/efi/linuxx64.efi.stub ] && command -v mcopy >/dev/null \
-    && command -v mkfs.vfat >/dev/null && command -v sfdisk >/dev/null; then
+if [ "$EFI_TOOLS" = yes ]; then
     echo -n "console=ttyS0 panic=-1 loglevel=4" > "$W/cmdline"
     objcopy --add-section .osrel=/etc/os-release --change-section-vma .osrel=0x20000 \
         --add-section .cmdline="$W/cmdline" --change-section-vma .cmdline=0x30000 \
