@@ -20,8 +20,8 @@ use ferrocore_api::iri::machine::{
 };
 use ferrocore_node_compute::conformance::{self, Harness};
 use ferrocore_node_compute::{
-    BootImport, ClassConfig, ComputeConfig, DomainType, DomainTypeSetting, Host, ImageSource,
-    LibvirtHost, MachineRuntime, detect_domain_type,
+    BootImport, ClassConfig, ComputeConfig, Console, DomainType, DomainTypeSetting, Host,
+    ImageSource, LibvirtHost, MachineRuntime, detect_domain_type,
 };
 use ferrocore_runtime::{Clock, OsSeededRng, SystemClock};
 
@@ -220,62 +220,21 @@ fn guest_sees_disks(h: &mut Real) {
         "ignition via fw_cfg: {serial}"
     );
     let console = rt.exec(&id).expect("console");
-    let script = "for d in /sys/block/vd*; do echo DISK $(cat $d/serial) $(cat $d/size); done";
-    // The guest notices PCIe hot-plug and resize events asynchronously: ask until it agrees.
     let expect_disks = |what: &str, ok: &dyn Fn(&str) -> bool| {
-        let deadline = clock.now() + Duration::from_secs(20);
-        loop {
-            let seen = console
-                .run(&*clock, script, Duration::from_secs(10))
-                .expect("shell answers");
-            if ok(&seen) {
-                return;
-            }
-            assert!(clock.now() < deadline, "{what}: the guest sees {seen}");
-            std::thread::sleep(Duration::from_millis(500));
-        }
+        expect_guest_disks(&console, &*clock, what, ok);
     };
     expect_disks("root overlay", &|s| s.contains("DISK root 131072"));
     let path = h.volume_file("guest-data", 32 << 20);
-    rt.attach_volume(
-        &id,
-        conformance::file_volume("data", "odb", &path, 32 << 20),
-    )
-    .expect("attach");
+    let data = |size| conformance::file_volume("data", "odb", &path, size);
+    rt.attach_volume(&id, data(32 << 20)).expect("attach");
     expect_disks("hot-plugged disk by serial", &|s| {
         s.contains("DISK data 65536")
     });
-    rt.update_volume(
-        &id,
-        conformance::file_volume("data", "odb", &path, 48 << 20),
-    )
-    .expect("grow");
+    rt.update_volume(&id, data(48 << 20)).expect("grow");
     expect_disks("online resize", &|s| s.contains("DISK data 98304"));
     rt.detach_volume(&id, "data").expect("detach");
     expect_disks("detached disk gone", &|s| !s.contains("DISK data"));
-    if let Some(ceph) = Ceph::connect() {
-        let vol = ceph.volume("rbd", "odc", 32 << 20);
-        rt.attach_volume(&id, vol).expect("attach an RBD volume");
-        expect_disks("RBD disk by serial", &|s| s.contains("DISK rbd 65536"));
-        rt.detach_volume(&id, "rbd").expect("detach the RBD volume");
-        expect_disks("RBD disk gone", &|s| !s.contains("DISK rbd"));
-        let mut encrypted = ceph.volume("rbd-enc", "odd", 32 << 20);
-        let conn = encrypted.connection.as_mut().unwrap();
-        conn.encryption_data = SecretData::single("encryptionKey", "passphrase");
-        let err = rt.attach_volume(&id, encrypted).unwrap_err();
-        assert_eq!(
-            err.code,
-            ErrorCode::FailedPrecondition,
-            "encrypted hot-plug: {err}"
-        );
-        assert_eq!(
-            rt.machine(&id).unwrap().spec.volumes.len(),
-            1,
-            "nothing half-attached"
-        );
-    } else {
-        eprintln!("compute: no Ceph (scripts/ceph-up.sh): RBD attach not exercised");
-    }
+    rbd_volumes(&rt, &id, &console, &*clock);
     drop(console);
     let machine_dir = log.parent().unwrap().to_path_buf();
     assert!(
@@ -288,6 +247,56 @@ fn guest_sees_disks(h: &mut Real) {
         "overlay and log removed with the machine"
     );
     assert!(rt.machine(&MachineId(id.0.clone())).is_err());
+}
+
+/// Asks the guest's shell for its disks until `ok` holds: the guest notices PCIe hot-plug and
+/// resize events asynchronously.
+fn expect_guest_disks(console: &Console, clock: &dyn Clock, what: &str, ok: &dyn Fn(&str) -> bool) {
+    let script = "for d in /sys/block/vd*; do echo DISK $(cat $d/serial) $(cat $d/size); done";
+    let deadline = clock.now() + Duration::from_secs(20);
+    loop {
+        let seen = console
+            .run(clock, script, Duration::from_secs(10))
+            .expect("shell answers");
+        if ok(&seen) {
+            return;
+        }
+        assert!(clock.now() < deadline, "{what}: the guest sees {seen}");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+/// An RBD volume (cephx secret) hot-plugs, shows up by serial and goes; an encrypted one is
+/// refused while the machine runs, with nothing half-attached.
+fn rbd_volumes(
+    rt: &MachineRuntime<LibvirtHost>,
+    id: &MachineId,
+    console: &Console,
+    clock: &dyn Clock,
+) {
+    let expect_disks = |what: &str, ok: &dyn Fn(&str) -> bool| {
+        expect_guest_disks(console, clock, what, ok);
+    };
+    let Some(ceph) = Ceph::connect() else {
+        eprintln!("compute: no Ceph (scripts/ceph-up.sh): RBD attach not exercised");
+        return;
+    };
+    let vol = ceph.volume("rbd", "odc", 32 << 20);
+    rt.attach_volume(id, vol).expect("attach an RBD volume");
+    expect_disks("RBD disk by serial", &|s| s.contains("DISK rbd 65536"));
+    rt.detach_volume(id, "rbd").expect("detach the RBD volume");
+    expect_disks("RBD disk gone", &|s| !s.contains("DISK rbd"));
+    let mut encrypted = ceph.volume("rbd-enc", "odd", 32 << 20);
+    let conn = encrypted.connection.as_mut().unwrap();
+    conn.encryption_data = SecretData::single("encryptionKey", "passphrase");
+    let err = rt.attach_volume(id, encrypted).unwrap_err();
+    assert_eq!(
+        err.code,
+        ErrorCode::FailedPrecondition,
+        "encrypted hot-plug: {err}"
+    );
+    let volumes = rt.machine(id).unwrap().spec.volumes.len();
+    assert_eq!(volumes, 1, "nothing half-attached");
 }
 
 /// A UEFI disk image (OVMF boots the UKI on its ESP from the machine's qcow2 overlay).
