@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail, ensure};
 use ferrocore_api::iri::volume::{VolumeDataSource, VolumeId, VolumeState};
-use ferrocore_node_storage::ceph::{CephBackend, CephConfig, rbd};
+use ferrocore_node_storage::ceph::{CEPH_TIMEOUT_SECS, CephBackend, CephConfig, rbd};
 use ferrocore_node_storage::conformance::{classes, request};
 use ferrocore_node_storage::{VolumeConfig, VolumeService, Workers};
 use ferrocore_runtime::{Clock, MonoTime, OsSeededRng, SystemClock};
@@ -140,6 +140,7 @@ impl Bench {
             pool: self.pool.clone(),
             client_user: "volumes".into(),
             monitors: "127.0.0.1:6789".into(),
+            timeout_secs: CEPH_TIMEOUT_SECS,
         });
         let config = VolumeConfig {
             classes: classes(),

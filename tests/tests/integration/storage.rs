@@ -21,7 +21,7 @@ use ferrocore_api::iri::volume::{
     DeleteVolumeRequest, ENCRYPTION_KEY, ListVolumesRequest, RuntimeError, SecretData,
     VolumeEncryption, VolumeState,
 };
-use ferrocore_node_storage::ceph::{CephBackend, CephConfig};
+use ferrocore_node_storage::ceph::{CEPH_TIMEOUT_SECS, CephBackend, CephConfig};
 use ferrocore_node_storage::conformance::{self, Harness, classes, find, request};
 use ferrocore_node_storage::s3::{S3Client, S3Credentials, amz_date};
 use ferrocore_node_storage::{
@@ -131,17 +131,26 @@ impl<'a> Pool<'a> {
     }
 
     fn config(&self) -> CephConfig {
+        self.config_with(CEPH_TIMEOUT_SECS)
+    }
+
+    fn config_with(&self, timeout_secs: u32) -> CephConfig {
         CephConfig {
             conf: self.env.conf.clone(),
             user: "admin".into(),
             pool: self.name.clone(),
             client_user: "volumes".into(),
             monitors: "127.0.0.1:6789".into(),
+            timeout_secs,
         }
     }
 
     fn open(&self) -> VolumeService {
-        let backend = CephBackend::new(self.config());
+        self.open_with(CEPH_TIMEOUT_SECS)
+    }
+
+    fn open_with(&self, timeout_secs: u32) -> VolumeService {
+        let backend = CephBackend::new(self.config_with(timeout_secs));
         let config = VolumeConfig {
             classes: classes(),
             kek: Some(Kek::from_bytes(&[5u8; 32]).unwrap()),
@@ -415,6 +424,9 @@ fn sigkill_during_50_creates_leaves_no_orphan_and_loses_no_volume() {
     assert!(svc.settle_for(Duration::from_secs(120)));
 }
 
+/// librados timeout of the outage test (seconds).
+const OUTAGE_TIMEOUT_SECS: u32 = 2;
+
 /// Pauses a Ceph daemon (SIGSTOP) until dropped (SIGCONT), so a failed assertion never leaves
 /// the cluster frozen.
 struct Paused(String);
@@ -456,7 +468,9 @@ fn ceph_outage_shows_a_condition_and_recovers() {
     let Some(env) = ceph_env() else { return };
     let _serial = lock();
     let pool = Pool::new(&env, "down");
-    let svc = Arc::new(pool.open());
+    // Short librados timeouts keep the pause to a few seconds: the compute tests may be using
+    // the same cluster at the same time.
+    let svc = Arc::new(pool.open_with(OUTAGE_TIMEOUT_SECS));
     let _workers = Workers::start(svc.clone(), None, 2).unwrap();
     let a = svc
         .create_volume(request("standard", 8, "down"))

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ferrocore_node_storage::ceph::{CephBackend, CephConfig};
+use ferrocore_node_storage::ceph::{CEPH_TIMEOUT_SECS, CephBackend, CephConfig};
 use ferrocore_node_storage::conformance::{classes, request};
 use ferrocore_node_storage::{VolumeConfig, VolumeService, Workers};
 use ferrocore_runtime::{OsSeededRng, SystemClock};
@@ -40,6 +40,7 @@ fn run(conf: &str, pool: &str, count: usize) -> Result<(), String> {
         pool: pool.to_owned(),
         client_user: "volumes".into(),
         monitors: "127.0.0.1:6789".into(),
+        timeout_secs: CEPH_TIMEOUT_SECS,
     });
     let rng = OsSeededRng::new().map_err(|e| e.to_string())?;
     let config = VolumeConfig {

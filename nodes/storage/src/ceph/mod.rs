@@ -49,6 +49,9 @@ pub struct CephConfig {
     pub client_user: String,
     /// The monitor addresses handed to machines (`127.0.0.1:6789`).
     pub monitors: String,
+    /// Seconds before a call against an unresponsive cluster fails (normally
+    /// [`CEPH_TIMEOUT_SECS`]; tests of outages use less to keep the outage short).
+    pub timeout_secs: u32,
 }
 
 #[derive(Debug)]
@@ -94,8 +97,12 @@ impl CephBackend {
         if let Some(c) = slot.as_ref() {
             return Ok(c.clone());
         }
-        let cluster = Cluster::connect(&self.config.conf, &self.config.user, CEPH_TIMEOUT_SECS)
-            .map_err(|e| BackendError::Unavailable(format!("Ceph unreachable: {e}")))?;
+        let cluster = Cluster::connect(
+            &self.config.conf,
+            &self.config.user,
+            self.config.timeout_secs,
+        )
+        .map_err(|e| BackendError::Unavailable(format!("Ceph unreachable: {e}")))?;
         let io = cluster
             .ioctx(&self.config.pool)
             .map_err(unavailable_or_failed)?;
