@@ -11,6 +11,13 @@
 mod api;
 mod controller;
 
+// The sans-IO decision cores of the control plane (docs/control-plane.md).
+pub mod health;
+pub mod ipam;
+pub mod quota;
+pub mod reconcile;
+pub mod scheduler;
+
 pub use api::{
     ADMISSION_RETRIES_MAX, ApiService, ApiSettings, CipherError, LIST_LIMIT_MAX, SECRET_KEY_BYTES,
     SecretCipher,

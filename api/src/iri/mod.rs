@@ -5,4 +5,5 @@
 
 pub mod bucket;
 pub mod machine;
+pub mod protocol;
 pub mod volume;

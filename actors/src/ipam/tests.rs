@@ -1,0 +1,1 @@
+//! IPAM scenarios driven to a fixpoint on an in-memory store.
