@@ -5,6 +5,8 @@ use std::process::ExitCode;
 
 use clap::Subcommand;
 
+#[path = "bench_dataplane.rs"]
+mod bench_dataplane;
 #[path = "bench_vm.rs"]
 mod bench_vm;
 #[path = "bench_volume.rs"]
@@ -16,6 +18,9 @@ pub(crate) enum BenchCommand {
     /// Decode, default and validate the manifests in a directory, repeatedly (no peer: a baseline
     /// for the API layer's own cost).
     Validate(crate::cmd_validate::BenchArgs),
+    /// Data plane: Mpps per core in memory (overlay, NAT, LB), cost as tables grow, and DPDK
+    /// forwarding next to dpdk-testpmd io/mac on the same virtual device.
+    Dataplane(bench_dataplane::Args),
     /// Route reflector: routes/s from one announcer to every subscriber through 2 reflectors,
     /// against a raw-TCP floor measured in the same run.
     Reflector(crate::cmd_reflector::BenchArgs),
@@ -31,6 +36,7 @@ pub(crate) enum BenchCommand {
 pub(crate) fn run(cmd: BenchCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         BenchCommand::Validate(args) => crate::cmd_validate::bench(&args),
+        BenchCommand::Dataplane(args) => bench_dataplane::run(&args),
         BenchCommand::Reflector(args) => crate::cmd_reflector::bench(&args),
         BenchCommand::Volume(args) => bench_volume::run(args),
         BenchCommand::Vm(args) => bench_vm::run(&args),

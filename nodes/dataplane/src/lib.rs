@@ -19,6 +19,8 @@ mod types;
 
 pub mod api;
 pub mod backend;
+pub mod bench;
+pub mod bench_report;
 pub mod config;
 pub mod daemon;
 pub mod packet;

@@ -341,3 +341,54 @@ fn process_mbuf(
         Verdict::Drop(_) => None,
     }
 }
+
+/// Forwards the overlay frames of capture `traffic` (replayed forever by `net_pcap`) through
+/// the pipeline on the DPDK backend for `time`, with one worker on the calling thread; returns
+/// packets received. `eal_args` must pin one core (e.g. `-l 1`). Once per process (EAL).
+pub fn bench_forwarding(
+    eal_args: &[String],
+    traffic: &std::path::Path,
+    empty: &std::path::Path,
+    time: Duration,
+) -> Result<crate::bench::Figure, DpdkError> {
+    let specs = [
+        DpdkPortSpec {
+            name: "vm0".into(),
+            kind: PortKind::Vm,
+            device: format!("net_pcap0,rx_pcap={},infinite_rx=1", traffic.display()),
+        },
+        DpdkPortSpec {
+            name: "vm1".into(),
+            kind: PortKind::Vm,
+            device: format!("net_pcap1,rx_pcap={}", empty.display()),
+        },
+        DpdkPortSpec {
+            name: "uplink".into(),
+            kind: PortKind::Uplink,
+            device: format!("net_pcap2,rx_pcap={}", empty.display()),
+        },
+    ];
+    let ports = DpdkPorts::open(eal_args, &specs, Some(32_767))?;
+    let (mut dp, _) = crate::bench::bench_dataplane(0, 1 << 16);
+    let clock = ferrocore_runtime::SystemClock::new();
+    let stop = std::sync::Arc::new(AtomicBool::new(false));
+    let timer = {
+        let stop = std::sync::Arc::clone(&stop);
+        std::thread::spawn(move || {
+            std::thread::sleep(time);
+            stop.store(true, Ordering::Relaxed);
+        })
+    };
+    let start = clock.now();
+    let packets = ports.run(&mut dp, None, &clock, &stop, 0);
+    let elapsed = clock.now().saturating_since(start);
+    let _ = timer.join();
+    let forwarded = dp.stats().ports.iter().map(|(_, s)| s.tx_packets).sum();
+    Ok(crate::bench::Figure {
+        case: "Overlay (DPDK net_pcap)".into(),
+        frame_len: 0,
+        packets,
+        forwarded,
+        elapsed,
+    })
+}

@@ -43,6 +43,11 @@ impl PacketBuf {
         &self.data[self.start..self.start + self.len]
     }
 
+    /// The frame's bytes, writable.
+    pub fn bytes_mut(&mut self) -> &mut [u8] {
+        &mut self.data[self.start..self.start + self.len]
+    }
+
     /// Runs the pipeline on this buffer as received on `port`; the buffer then holds the
     /// rewritten frame.
     pub fn process(&mut self, dp: &mut Dataplane, now: MonoTime, port: PortId) -> Verdict {
