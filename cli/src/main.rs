@@ -9,12 +9,21 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod bench;
+mod client;
+mod cmd_apply;
 mod cmd_bootstrap;
+// Called by `cluster status` in cmd_cluster.rs (the server-side verbs).
+#[allow(dead_code)]
+mod cmd_client_status;
 mod cmd_cluster;
 mod cmd_controller;
 mod cmd_dataplane;
+mod cmd_delete;
+mod cmd_describe;
+mod cmd_get;
 mod cmd_reflector;
 mod cmd_validate;
+mod cmd_watch;
 
 /// ferrocore: the IronCore IaaS API on one Raft-replicated runtime.
 #[derive(Debug, Parser)]
@@ -28,6 +37,16 @@ struct Cli {
 enum Command {
     /// Check manifests against the IronCore v1alpha1 schema, defaults and validation rules.
     Validate(cmd_validate::Args),
+    /// Create or update objects from manifests (per object: created, configured, unchanged).
+    Apply(cmd_apply::Args),
+    /// List or fetch objects: `get machines`, `get ma web-1 -o yaml`, `get nic -A -l app=web`.
+    Get(cmd_get::Args),
+    /// Show every field of objects, with their conditions.
+    Describe(cmd_describe::Args),
+    /// Delete objects by name or by manifest.
+    Delete(cmd_delete::Args),
+    /// Stream changes to objects (ADDED, MODIFIED, DELETED).
+    Watch(cmd_watch::Args),
     /// Run the data plane (packet pipeline and its programming API).
     Dataplane(cmd_dataplane::Args),
     /// Run a controller (Raft member and API server) from its config.
@@ -46,6 +65,11 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Validate(args) => cmd_validate::run(&args),
+        Command::Apply(args) => cmd_apply::run(&args),
+        Command::Get(args) => cmd_get::run(&args),
+        Command::Describe(args) => cmd_describe::run(&args),
+        Command::Delete(args) => cmd_delete::run(&args),
+        Command::Watch(args) => cmd_watch::run(&args),
         Command::Bench(cmd) => bench::run(cmd),
         Command::Reflector(args) => cmd_reflector::run(&args),
         Command::Dataplane(args) => cmd_dataplane::run(&args),
