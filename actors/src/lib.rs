@@ -12,6 +12,7 @@ mod api;
 mod controller;
 
 // The sans-IO decision cores of the control plane (docs/control-plane.md).
+pub mod cores;
 pub mod health;
 pub mod ipam;
 pub mod quota;

@@ -7,8 +7,10 @@
 //! same name when their capabilities are equal, else to the one ironcore class with equal
 //! capabilities; no match (or an ambiguous one) means the class is not offered.
 //!
-//! A pool belongs to the node that registered it first (`providerID = ferrocore://<node>`): a
-//! registration from another node is refused, so a node cannot take over another's pools.
+//! A pool belongs to the node that registered it first (annotation `ferrocore.dev/node`): a
+//! registration from another node is refused, so a node cannot take over another's pools. A
+//! pool declared beforehand (a manifest, no owner yet) is taken by the first node that registers
+//! it with the same `providerID` (or when it has none).
 
 use ferrocore_api::compute::{Machine, MachineClass, MachinePool, MachinePoolStatus};
 use ferrocore_api::iri::protocol::{NodeName, PoolCapacity, PoolRegistration};
@@ -22,27 +24,59 @@ use ferrocore_api::{
 };
 use serde_json::json;
 
-use super::util::{patch, status_update};
+use super::util::{patch, patch_exact, status_update};
 use super::{Command, Ctx, Typed, ViewExt};
 
 /// A registration that may not touch the store.
 #[derive(Clone, Debug, Eq, PartialEq, thiserror::Error)]
 pub enum RegistrationError {
-    /// The pool is served by another node.
+    /// The pool is served by another node, or declared for another provider.
     #[error("pool {pool} belongs to {owner}, not to node {node}")]
     NotOwner {
         /// The pool.
         pool: String,
-        /// Its provider id.
+        /// The node that serves it, or the provider id it was declared with.
         owner: String,
         /// The node that tried.
         node: String,
     },
 }
 
-/// The provider id of pools served by `node`.
-pub fn provider_id(node: &NodeName) -> String {
-    format!("ferrocore://{node}")
+/// The annotation on a pool naming the node that serves it.
+pub const POOL_NODE_ANNOTATION: &str = "ferrocore.dev/node";
+
+/// The provider id a registration asks for: its own, else `ferrocore://<node>/<pool>`.
+pub fn provider_id(node: &NodeName, reg: &PoolRegistration) -> String {
+    if reg.provider_id.is_empty() {
+        format!("ferrocore://{node}/{}", reg.name)
+    } else {
+        reg.provider_id.clone()
+    }
+}
+
+fn check_owner(
+    existing: &Object,
+    node: &NodeName,
+    provider: &str,
+    pool: &str,
+) -> Result<(), RegistrationError> {
+    let not_owner = |owner: &str| RegistrationError::NotOwner {
+        pool: pool.to_owned(),
+        owner: owner.to_owned(),
+        node: node.to_string(),
+    };
+    match existing.meta().annotations.get(POOL_NODE_ANNOTATION) {
+        Some(owner) if owner != node.as_str() => Err(not_owner(owner)),
+        Some(_) => Ok(()),
+        None => {
+            let declared = pool_provider_id(existing);
+            if declared.is_empty() || declared == provider {
+                Ok(())
+            } else {
+                Err(not_owner(&declared))
+            }
+        }
+    }
 }
 
 fn equal_caps(iri: &std::collections::BTreeMap<String, i64>, ours: &ResourceList) -> bool {
@@ -83,23 +117,20 @@ pub fn reconcile_registration(
     node: &NodeName,
     reg: &PoolRegistration,
 ) -> Result<Vec<Command>, RegistrationError> {
-    let provider = provider_id(node);
+    let provider = provider_id(node, reg);
     let kind = reg.capacity.kind().kind();
     let existing = ctx.view.get(kind, "", &reg.name);
     if let Some(o) = existing {
-        let owner = pool_provider_id(o);
-        if !owner.is_empty() && owner != provider {
-            return Err(RegistrationError::NotOwner {
-                pool: reg.name.clone(),
-                owner,
-                node: node.to_string(),
-            });
-        }
+        check_owner(o, node, &provider, &reg.name)?;
     }
+    let owner = Owner {
+        node: node.as_str(),
+        provider: &provider,
+    };
     Ok(match &reg.capacity {
-        PoolCapacity::Machine(classes) => machine_pool(ctx, existing, reg, &provider, classes),
-        PoolCapacity::Volume(classes) => volume_pool(ctx, existing, reg, &provider, classes),
-        PoolCapacity::Bucket(classes) => bucket_pool(ctx, existing, reg, &provider, classes),
+        PoolCapacity::Machine(classes) => machine_pool(ctx, existing, reg, &owner, classes),
+        PoolCapacity::Volume(classes) => volume_pool(ctx, existing, reg, &owner, classes),
+        PoolCapacity::Bucket(classes) => bucket_pool(ctx, existing, reg, &owner, classes),
     })
 }
 
@@ -112,32 +143,50 @@ fn pool_provider_id(o: &Object) -> String {
     }
 }
 
-/// Create, or patch labels and provider id, then the status.
+/// Who registers a pool.
+struct Owner<'a> {
+    node: &'a str,
+    provider: &'a str,
+}
+
+/// Create, or patch labels, owner and provider id, then the status.
 fn upsert<P: Typed + Clone, S: serde::Serialize + PartialEq>(
     existing: Option<&P>,
     reg: &PoolRegistration,
-    provider: &str,
+    owner: &Owner<'_>,
     new: impl FnOnce(ObjectMeta) -> P,
     status: impl Fn(&P) -> (&S, S),
 ) -> Vec<Command> {
     let Some(pool) = existing else {
-        let mut p = new(ObjectMeta {
+        let mut meta = ObjectMeta {
             labels: reg.labels.clone(),
             ..ObjectMeta::named("", &reg.name)
-        });
+        };
+        meta.annotations
+            .insert(POOL_NODE_ANNOTATION.to_owned(), owner.node.to_owned());
+        let mut p = new(meta);
         p.set_defaults();
         return vec![Command::Create(Box::new(p.into()))];
     };
     let mut out = Vec::new();
+    let meta = pool.meta();
     let labels_differ = reg
         .labels
         .iter()
-        .any(|(k, v)| pool.meta().labels.get(k) != Some(v));
+        .any(|(k, v)| meta.labels.get(k) != Some(v));
+    let unowned = !meta.annotations.contains_key(POOL_NODE_ANNOTATION);
     let provider_missing = pool_provider_id(&pool.clone().into()).is_empty();
-    if labels_differ || provider_missing {
-        out.push(patch(
+    if labels_differ || unowned || provider_missing {
+        let annotations = json!({ POOL_NODE_ANNOTATION: owner.node });
+        // Taking ownership is exact (resourceVersion): two nodes racing for a declared pool
+        // cannot both win.
+        let write = if unowned { patch_exact } else { patch };
+        out.push(write(
             pool,
-            json!({"metadata": {"labels": reg.labels}, "spec": {"providerID": provider}}),
+            json!({
+                "metadata": {"labels": reg.labels, "annotations": annotations},
+                "spec": {"providerID": owner.provider},
+            }),
         ));
     }
     let (old, new) = status(pool);
@@ -149,7 +198,7 @@ fn machine_pool(
     ctx: &Ctx<'_>,
     existing: Option<&Object>,
     reg: &PoolRegistration,
-    provider: &str,
+    owner: &Owner<'_>,
     classes: &[machine::MachineClassStatus],
 ) -> Vec<Command> {
     let existing = existing.and_then(MachinePool::from_object);
@@ -184,11 +233,11 @@ fn machine_pool(
         }
     }
     let allocatable = allocatable(&capacity, &used);
-    let provider = provider.to_owned();
+    let provider = owner.provider.to_owned();
     upsert(
         existing,
         reg,
-        &provider.clone(),
+        owner,
         |metadata| {
             let mut p = MachinePool {
                 metadata,
@@ -227,7 +276,7 @@ fn volume_pool(
     ctx: &Ctx<'_>,
     existing: Option<&Object>,
     reg: &PoolRegistration,
-    provider: &str,
+    owner: &Owner<'_>,
     classes: &[volume::VolumeClassStatus],
 ) -> Vec<Command> {
     let existing = existing.and_then(VolumePool::from_object);
@@ -271,11 +320,11 @@ fn volume_pool(
         }
     }
     let allocatable = allocatable(&capacity, &used);
-    let provider = provider.to_owned();
+    let provider = owner.provider.to_owned();
     upsert(
         existing,
         reg,
-        &provider.clone(),
+        owner,
         |metadata| {
             let mut p = VolumePool {
                 metadata,
@@ -300,7 +349,7 @@ fn bucket_pool(
     ctx: &Ctx<'_>,
     existing: Option<&Object>,
     reg: &PoolRegistration,
-    provider: &str,
+    owner: &Owner<'_>,
     classes: &[bucket::BucketClass],
 ) -> Vec<Command> {
     let existing = existing.and_then(BucketPool::from_object);
@@ -316,11 +365,11 @@ fn bucket_pool(
         .collect();
     available.sort();
     available.dedup();
-    let provider = provider.to_owned();
+    let provider = owner.provider.to_owned();
     upsert(
         existing,
         reg,
-        &provider.clone(),
+        owner,
         |metadata| {
             let mut p = BucketPool {
                 metadata,

@@ -212,6 +212,10 @@ pub struct PoolRegistration {
     pub name: String,
     /// Labels for the pool object (topology labels such as `topology.ironcore.dev/zone`).
     pub labels: BTreeMap<String, String>,
+    /// The pool's `spec.providerID` (e.g. `libvirt://hv-zone-a`); empty: the controller uses
+    /// `ferrocore://<node>/<pool>`. A pool declared beforehand with a provider id is only taken
+    /// over by a node that registers the same one.
+    pub provider_id: String,
     /// Classes and capacity; also says which kind of pool this is.
     pub capacity: PoolCapacity,
 }

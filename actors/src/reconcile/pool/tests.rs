@@ -11,13 +11,17 @@ use crate::reconcile::testkit::{ctx, get, snapshot, summary};
 const SMALL: &str = "apiVersion: compute.ironcore.dev/v1alpha1\nkind: MachineClass
 metadata: {name: small}\ncapabilities: {cpu: 1, memory: 1Gi}";
 const POOL: &str = "apiVersion: compute.ironcore.dev/v1alpha1\nkind: MachinePool
-metadata: {name: hv, labels: {topology.ironcore.dev/zone: a}}\nspec: {providerID: 'ferrocore://node-1'}";
+metadata: {name: hv, labels: {topology.ironcore.dev/zone: a}, annotations: {ferrocore.dev/node: node-1}}
+spec: {providerID: 'libvirt://hv'}";
+const DECLARED: &str = "apiVersion: compute.ironcore.dev/v1alpha1\nkind: MachinePool
+metadata: {name: hv}\nspec: {providerID: 'libvirt://hv'}";
 const BOUND: &str = "apiVersion: compute.ironcore.dev/v1alpha1\nkind: Machine
 metadata: {name: m, namespace: shop}\nspec: {machineClassRef: {name: small}, machinePoolRef: {name: hv}}";
 
 fn registration(class: &str, cpu: i64) -> PoolRegistration {
     PoolRegistration {
         name: "hv".into(),
+        provider_id: String::new(),
         labels: BTreeMap::from([("topology.ironcore.dev/zone".into(), "a".into())]),
         capacity: PoolCapacity::Machine(vec![machine::MachineClassStatus {
             machine_class: IriClass {
@@ -46,7 +50,8 @@ fn first_registration_creates_the_pool() {
     let Object::MachinePool(p) = o.as_ref() else {
         panic!()
     };
-    assert_eq!(p.spec.provider_id, "ferrocore://node-1");
+    assert_eq!(p.spec.provider_id, "ferrocore://node-1/hv");
+    assert_eq!(p.metadata.annotations[POOL_NODE_ANNOTATION], "node-1");
 }
 
 #[test]
@@ -87,4 +92,19 @@ fn another_node_cannot_take_a_pool_over() {
         &registration("small", 1),
     );
     assert!(matches!(err, Err(RegistrationError::NotOwner { .. })));
+}
+
+#[test]
+fn a_declared_pool_is_taken_by_the_node_with_its_provider_id() {
+    let s = snapshot(&[SMALL, DECLARED]);
+    let r = Reports::new();
+    let node = NodeName("node-1".into());
+    assert!(reconcile_registration(&ctx(&s, &r), &node, &registration("small", 1)).is_err());
+    let mut reg = registration("small", 1);
+    reg.provider_id = "libvirt://hv".into();
+    let out = reconcile_registration(&ctx(&s, &r), &node, &reg).unwrap();
+    assert!(
+        summary(&out)[0].starts_with("patch MachinePool hv"),
+        "{out:?}"
+    );
 }

@@ -93,6 +93,7 @@ fn sample_register() -> Register {
         protocol_version: PROTOCOL_VERSION,
         pools: vec![PoolRegistration {
             name: "hv-1".into(),
+            provider_id: "libvirt://hv-1".into(),
             labels: BTreeMap::from([("topology.ironcore.dev/zone".to_owned(), "a".to_owned())]),
             capacity: PoolCapacity::Machine(vec![machine::MachineClassStatus {
                 machine_class: machine::MachineClass {
