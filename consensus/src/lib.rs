@@ -15,6 +15,7 @@ mod codec;
 mod log;
 mod network;
 mod node;
+pub mod planted;
 mod snapshot;
 mod state_machine;
 mod store;
