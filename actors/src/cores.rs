@@ -30,8 +30,9 @@ use crate::ipam::{self, IpamConfig};
 use crate::quota;
 use crate::reconcile::util::api_time;
 use crate::reconcile::{
-    Command, Ctx, ObjectEvent, ObjectView, Reports, Snapshot, bucket, claim, class_protection,
-    ephemeral, eviction, gc, lb_routing, machine, network, nic, orphan, pool, snapshot, volume,
+    Command, Ctx, ObjectEvent, ObjectView, Reports, Snapshot, broker, bucket, claim,
+    class_protection, ephemeral, eviction, gc, lb_routing, machine, network, nic, orphan, pool,
+    snapshot, volume,
 };
 use crate::scheduler::{
     Decision, Prepared, Scheduler, SchedulerConfig, SchedulerInput, bucket_pool_info,
@@ -438,12 +439,25 @@ impl MiniCluster {
         let Some(node) = self.nodes.iter_mut().find(|n| n.serves(&req.pool)) else {
             return false;
         };
-        match node.handle(req) {
-            Some((key, report)) => {
-                self.reports.record(key, report);
+        let Some((key, r)) = node.handle(req) else {
+            return false;
+        };
+        // Through the broker's gate, as a report from the wire would go.
+        let report = ferrocore_api::iri::protocol::Report {
+            object: ferrocore_api::iri::protocol::ObjectRef { key, uid: r.uid },
+            generation: r.generation,
+            pool: r.pool,
+            state: r.state,
+        };
+        match broker::admit_report(self.store.view(), &node.name, &report) {
+            Ok((key, entry)) => {
+                self.reports.record(key, entry);
                 true
             }
-            None => false,
+            Err(e) => {
+                self.refused.push(e.to_string());
+                false
+            }
         }
     }
 }

@@ -325,3 +325,55 @@ fn a_node_cannot_register_another_nodes_pool() {
         "eu-central-a"
     );
 }
+
+#[test]
+fn power_off_reaches_the_node_and_reads_shutdown() {
+    let mut c = shop();
+    c.run().unwrap();
+    let key = shop_key(Kind::Machine, "web-1");
+    c.patch(&key, &serde_json::json!({"spec": {"power": "Off"}}))
+        .unwrap();
+    c.run().unwrap();
+    let m: &Machine = c.objects().typed("shop", "web-1").unwrap();
+    assert_eq!(m.status.state, Some(MachineState::Shutdown));
+    assert_eq!(m.status.observed_generation, m.metadata.generation.0);
+}
+
+fn small_machine(i: usize) -> Object {
+    ferrocore_api::decode::decode_object(&format!(
+        "apiVersion: compute.ironcore.dev/v1alpha1\nkind: Machine
+metadata: {{name: m{i}, namespace: load}}\nspec: {{machineClassRef: {{name: x86-small}}}}"
+    ))
+    .unwrap()
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(12))]
+
+    /// However many machines meet however much capacity, no pool holds more than it has; every
+    /// machine is Running or says why it is not scheduled.
+    #[test]
+    fn machines_fill_pools_without_overcommit(machines in 0usize..24, a in 0i64..10, b in 0i64..10) {
+        let mut c = MiniCluster::new(HealthConfig::default());
+        let classes: Vec<Object> = examples().into_iter().filter(|o| o.kind() == Kind::MachineClass).collect();
+        proptest::prop_assert!(c.apply(classes).is_empty());
+        c.apply((0..machines).map(small_machine));
+        c.add_node(FakeNode::new("hv-a", vec![machine_pool("pa", "z1", a, 0)]));
+        c.add_node(FakeNode::new("hv-b", vec![machine_pool("pb", "z2", b, 0)]));
+        proptest::prop_assert!(c.run().is_ok());
+        let s = c.objects();
+        let on = |p: &str| s.all::<Machine>(None).filter(|m| m.spec.machine_pool_ref.as_ref().is_some_and(|r| r.name == p)).count();
+        proptest::prop_assert!(i64::try_from(on("pa")).unwrap() <= a);
+        proptest::prop_assert!(i64::try_from(on("pb")).unwrap() <= b);
+        let placed = usize::try_from(a + b).unwrap().min(machines);
+        proptest::prop_assert_eq!(on("pa") + on("pb"), placed);
+        for m in s.all::<Machine>(None) {
+            if m.spec.machine_pool_ref.is_some() {
+                proptest::prop_assert_eq!(m.status.state.clone(), Some(MachineState::Running));
+            } else {
+                let why = condition(&m.status.conditions, "Scheduled").unwrap();
+                proptest::prop_assert_eq!(why.reason.as_str(), "InsufficientCapacity");
+            }
+        }
+    }
+}

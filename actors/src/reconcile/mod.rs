@@ -20,6 +20,7 @@
 //! | [`snapshot`] | VolumeSnapshot | snapshot requests, status |
 //! | [`bucket`] | Bucket | BucketRuntime requests, status, access Secret |
 //! | [`pool`] | node `Register` | pool objects, classes, capacity, allocatable |
+//! | [`broker`] | node `Report` | what is accepted from which node |
 //!
 //! IPAM, quota, pool health and the schedulers live in their own modules
 //! ([`crate::ipam`], [`crate::quota`], [`crate::health`], [`crate::scheduler`]).
@@ -28,6 +29,7 @@ use std::fmt;
 
 use ferrocore_runtime::{MonoTime, WallTime};
 
+pub mod broker;
 pub mod bucket;
 pub mod claim;
 pub mod class_protection;
