@@ -116,6 +116,10 @@ fn dpdk_comparison(opts: &ReportOptions, out: &mut dyn Write) -> io::Result<()> 
         ours.packets
     )?;
     let _ = std::fs::remove_dir_all(&dir);
+    // EAL's runtime files of both processes.
+    for prefix in ["fcbench", "fcbench-tp"] {
+        let _ = std::fs::remove_dir_all(format!("/var/run/dpdk/{prefix}{}", std::process::id()));
+    }
     Ok(())
 }
 

@@ -289,7 +289,13 @@ impl World {
 
 impl Drop for World {
     fn drop(&mut self) {
+        // Stop the data planes and delete the namespaces first, then EAL's runtime files.
+        drop(std::mem::replace(&mut self.ns, Namespaces::new("gone")));
         let _ = std::fs::remove_dir_all(&self.dir);
+        for i in 0..2 {
+            let _ =
+                std::fs::remove_dir_all(format!("/var/run/dpdk/fcdp{}hv{i}", std::process::id()));
+        }
     }
 }
 
