@@ -42,7 +42,7 @@ impl Level {
 pub(super) enum Writer {
     /// ferrocore controllers: one JSON-RPC connection per slot, spread over the 3 controllers.
     Ferrocore(Vec<Arc<RpcClient>>),
-    /// etcd: one gRPC client per slot, each balancing over the 3 members.
+    /// etcd: one gRPC client per slot, spread over the 3 members.
     Etcd(Vec<etcd_client::KvClient>),
 }
 
@@ -62,12 +62,15 @@ impl Writer {
 
     /// `conns` gRPC clients over the etcd endpoints.
     pub(super) async fn etcd(endpoints: &[String], conns: usize) -> anyhow::Result<Self> {
+        if endpoints.is_empty() {
+            anyhow::bail!("no etcd endpoints");
+        }
         let mut out = Vec::with_capacity(conns);
         for i in 0..conns {
-            // Each connection starts at a different member so the load spreads like ours.
-            let mut eps = endpoints.to_vec();
-            eps.rotate_left(i % endpoints.len().max(1));
-            let client = etcd_client::Client::connect(eps, None)
+            // Connection i talks to member i mod 3 only, as ours does, so both spread the same
+            // way (writes that reach a follower are forwarded to the leader in both systems).
+            let ep = &endpoints[i % endpoints.len().max(1)];
+            let client = etcd_client::Client::connect([ep.as_str()], None)
                 .await
                 .context("connecting to etcd")?;
             out.push(client.kv_client());
@@ -111,10 +114,11 @@ async fn client_loop(
     payload: Arc<String>,
     name_prefix: String,
     budget: Duration,
-) -> (Vec<Duration>, u64) {
+) -> (Vec<Duration>, u64, Option<String>) {
     let start = clock.now();
     let mut lat = Vec::new();
     let mut errors = 0u64;
+    let mut first_error = None;
     let mut seq = 0u64;
     let mut slot = slot;
     while clock.now().saturating_since(start) < budget {
@@ -122,25 +126,31 @@ async fn client_loop(
         seq += 1;
         let obj = object(&name, &payload);
         let t0 = clock.now();
-        let ok = match &mut slot {
+        let result = match &mut slot {
             Slot::Ferrocore(c) => c
                 .call("object.create", json!({ "object": obj }))
                 .await
-                .is_ok(),
+                .map(drop)
+                .map_err(|e| e.to_string()),
             Slot::Etcd(kv) => {
                 let kv = &mut **kv;
                 let key = format!("/registry/secrets/bench/{name}");
                 let value = serde_json::to_vec(&obj).unwrap_or_default();
-                kv.put(key, value, None).await.is_ok()
+                kv.put(key, value, None)
+                    .await
+                    .map(drop)
+                    .map_err(|e| e.to_string())
             }
         };
-        if ok {
-            lat.push(clock.now().saturating_since(t0));
-        } else {
-            errors += 1;
+        match result {
+            Ok(()) => lat.push(clock.now().saturating_since(t0)),
+            Err(e) => {
+                errors += 1;
+                first_error.get_or_insert(e);
+            }
         }
     }
-    (lat, errors)
+    (lat, errors, first_error)
 }
 
 enum Slot {
@@ -176,10 +186,12 @@ pub(super) async fn run(
     }
     let mut all = Vec::new();
     let mut errors = 0;
+    let mut first_error = None;
     for t in tasks {
-        let (lat, e) = t.await.context("a load task panicked")?;
+        let (lat, e, first) = t.await.context("a load task panicked")?;
         all.extend(lat);
         errors += e;
+        first_error = first_error.or(first);
     }
     let elapsed = clock.now().saturating_since(start);
     all.sort_unstable();
@@ -196,7 +208,13 @@ pub(super) async fn run(
         all[i.min(all.len() - 1)]
     };
     if all.is_empty() && errors > 0 {
-        anyhow::bail!("every write failed ({errors} errors)");
+        anyhow::bail!(
+            "every write failed ({errors} errors), e.g.: {}",
+            first_error.unwrap_or_default()
+        );
+    }
+    if let Some(e) = first_error {
+        eprintln!("bench store: {errors} write(s) failed, e.g.: {e}");
     }
     Ok(Level {
         clients,

@@ -267,6 +267,7 @@ impl fmt::Display for ApiError {
                 message,
                 causes,
             } => {
+                let message = without_causes(message, causes);
                 if *reason == Reason::Other {
                     write!(f, "{message} (code {})", code.value())?;
                 } else {
@@ -288,6 +289,17 @@ impl fmt::Display for ApiError {
 
 impl std::error::Error for ApiError {}
 
+/// The message up to where it starts repeating the causes (servers often join them into the
+/// message too; each is printed on its own line below it).
+fn without_causes<'a>(message: &'a str, causes: &[Cause]) -> &'a str {
+    causes
+        .first()
+        .and_then(|c| message.find(&c.message))
+        .map_or(message, |pos| {
+            message[..pos].trim_end_matches([':', ';', ' '])
+        })
+}
+
 impl From<ConfigError> for ApiError {
     fn from(e: ConfigError) -> Self {
         Self::Config(e)
@@ -301,7 +313,11 @@ mod tests {
 
     #[test]
     fn invalid_lists_every_cause_and_a_hint() {
-        let rpc = RpcError::new(ErrorCode::new(1002), "Machine shop/web-1 is invalid").with_data(
+        let rpc = RpcError::new(
+            ErrorCode::new(1002),
+            "Machine shop/web-1 is invalid: spec.power: Unsupported value: \"Of\"; spec.machineClassRef.name: Required value",
+        )
+        .with_data(
             json!({"reason": "Invalid", "causes": [
                 {"field": "spec.power", "type": "NotSupported", "message": "spec.power: Unsupported value: \"Of\""},
                 {"field": "spec.machineClassRef.name", "type": "Required", "message": "spec.machineClassRef.name: Required value"}

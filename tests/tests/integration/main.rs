@@ -1,5 +1,6 @@
 //! ferrocore's one integration-test binary: a module per area.
 
+mod cli;
 mod compute;
 mod dataplane;
 mod reflector;
