@@ -162,6 +162,16 @@ impl MiniCluster {
         )
     }
 
+    /// Replaces an object's status (tests: a status write the old leader lost).
+    pub fn overwrite_status(
+        &mut self,
+        key: &ObjectKey,
+        status: &serde_json::Value,
+    ) -> Result<bool, WriteError> {
+        self.store
+            .update_status(key, &crate::reconcile::Precondition::default(), status)
+    }
+
     /// Runs a user's merge patch on an object.
     pub fn patch(
         &mut self,
@@ -170,6 +180,47 @@ impl MiniCluster {
     ) -> Result<bool, WriteError> {
         self.store
             .patch(key, &crate::reconcile::Precondition::default(), patch)
+    }
+
+    /// A leader change: everything kept in leader memory (reports, scheduler caches, leases)
+    /// is lost; the store and the nodes stay. With `resend`, nodes reconnect at once and send a
+    /// report for every object they hold, as after `Register`; without, call [`Self::resend`]
+    /// later.
+    pub fn fail_over(&mut self, resend: bool) {
+        self.reports = Reports::new();
+        self.schedulers = [Kind::Machine, Kind::Volume, Kind::Bucket]
+            .into_iter()
+            .map(|k| (k, Scheduler::new(SchedulerConfig::default())))
+            .collect();
+        self.fed.clear();
+        self.health = PoolHealth::new(self.health.config());
+        if resend {
+            self.resend();
+        }
+    }
+
+    /// Every node sends a report for every object it holds (after reconnecting).
+    pub fn resend(&mut self) {
+        let all: Vec<_> = self
+            .nodes
+            .iter()
+            .filter(|n| n.up)
+            .flat_map(|n| n.reports().into_iter().map(|r| (n.name.clone(), r)))
+            .collect();
+        for (node, (key, r)) in all {
+            let report = ferrocore_api::iri::protocol::Report {
+                object: ferrocore_api::iri::protocol::ObjectRef { key, uid: r.uid },
+                generation: r.generation,
+                pool: r.pool,
+                state: r.state,
+            };
+            match broker::admit_report(self.store.view(), &node, &report) {
+                Ok((key, entry)) => {
+                    self.reports.record(key, entry);
+                }
+                Err(e) => self.refused.push(e.to_string()),
+            }
+        }
     }
 
     /// Rounds until one changes nothing; returns how many ran.

@@ -4,8 +4,10 @@
 //! credentials), and a larger `resources.storage` becomes `ExpandVolume`.
 //!
 //! A volume restored from a snapshot waits for the snapshot to be `Ready`, and inherits the
-//! source volume's encryption key when it sets none itself (as upstream).
+//! source volume's encryption key when it sets none itself (as upstream). A deleting volume
+//! that its machine still has attached waits until the machine lets go of it.
 
+use ferrocore_api::compute::{AttachmentState, Machine};
 use ferrocore_api::core::Secret;
 use ferrocore_api::iri::protocol::{IriRequest, PoolKind, PoolRef, ReportedState, VolumeRequest};
 use ferrocore_api::iri::volume as iri;
@@ -18,8 +20,8 @@ use ferrocore_api::{
 };
 
 use super::lifecycle::{
-    ID_SCHEME, access_secret, deletion, deletion_commands, ensure_finalizer, iri_metadata, node_id,
-    node_request, should_create,
+    Deletion, ID_SCHEME, access_secret, deletion, deletion_commands, ensure_finalizer,
+    iri_metadata, node_id, node_request, should_create,
 };
 use super::machine::{NotReady, secret_data};
 use super::util::{ConditionUpdate, api_time, key_of, set_condition, status_update};
@@ -126,6 +128,23 @@ pub fn desired_spec(ctx: &Ctx<'_>, volume: &Volume) -> Result<iri::VolumeSpec, N
     })
 }
 
+/// Whether the Volume's claiming Machine still has it attached.
+pub fn attached(ctx: &Ctx<'_>, volume: &Volume) -> bool {
+    let Some(claim) = &volume.spec.claim_ref else {
+        return false;
+    };
+    let name = &volume.metadata.name;
+    ctx.view
+        .typed::<Machine>(&volume.metadata.namespace, &claim.name)
+        .filter(|m| m.metadata.uid == claim.uid)
+        .is_some_and(|m| {
+            m.status
+                .volumes
+                .iter()
+                .any(|s| s.volume_ref.name == *name && s.state == Some(AttachmentState::Attached))
+        })
+}
+
 fn not_ready(reason: &'static str, message: String) -> NotReady {
     NotReady { reason, message }
 }
@@ -159,7 +178,13 @@ pub fn reconcile_volume(ctx: &Ctx<'_>, volume: &Volume) -> Vec<Command> {
     let id_recorded = !volume.status.volume_id.is_empty();
     if volume.metadata.is_deleting() {
         let pool_gone = ctx.view.typed::<VolumePool>("", pool).is_none();
-        let decision = deletion(observed, id_recorded, pool_gone);
+        let decision = if attached(ctx, volume) {
+            // Still attached to its machine: deleting it now would pull a disk from under a
+            // running guest. The machine must drop it first.
+            Deletion::Wait
+        } else {
+            deletion(observed, id_recorded, pool_gone)
+        };
         return deletion_commands(volume, VOLUME_FINALIZER, decision, || {
             let volume_id = reported?.id.clone();
             let r = VolumeRequest::DeleteVolume(iri::DeleteVolumeRequest { volume_id });

@@ -1,7 +1,7 @@
 //! `ferrocore bench schedule`'s core: many simulated pools and machines through the real
 //! machine scheduler, with every bind confirmed as the watch would, and an independent count of
-//! what each pool received. The peer is upstream's algorithm (scan every pool per machine,
-//! largest remaining count wins) on the same input.
+//! what each pool received. The peer is the same scheduler picking upstream's way (scan every
+//! pool per machine, most remaining wins) on the same input.
 
 use std::collections::BTreeMap;
 
@@ -79,13 +79,12 @@ fn per_second(n: usize, start: MonoTime, end: MonoTime) -> f64 {
     n / secs
 }
 
-/// Places `machines` machines on `pools` pools with the real scheduler (each bind confirmed as
-/// the watch would confirm it). Returns placements per second and the largest over-commit of
-/// any pool and class, counted independently from the decisions (0 when none).
-pub fn run_schedule_bench(pools_n: usize, machines: usize) -> (f64, i128) {
+/// Feeds pools, then machines one by one (each bind confirmed as the watch would confirm it);
+/// returns placements per second and the largest over-commit, counted independently from the
+/// decisions.
+fn drive(mut s: Scheduler, pools_n: usize, machines: usize) -> (f64, i128) {
     let clock = SystemClock::new();
     let pools = pools(pools_n, machines);
-    let mut s = Scheduler::new(SchedulerConfig::default());
     let now = MonoTime::ZERO;
     for p in &pools {
         s.handle(now, SchedulerInput::PoolUpserted(p.clone()));
@@ -111,36 +110,21 @@ pub fn run_schedule_bench(pools_n: usize, machines: usize) -> (f64, i128) {
     (per_second(count, start, end), overcommit(&pools, &placed))
 }
 
-/// The peer: upstream's machine scheduler algorithm (every pool scanned per machine, the
-/// largest remaining count wins, first on ties) on the same input. Returns placements/s.
-pub fn run_naive_schedule_bench(pools_n: usize, machines: usize) -> f64 {
-    let clock = SystemClock::new();
-    let pools = pools(pools_n, machines);
-    let mut used: BTreeMap<(String, String), i128> = BTreeMap::new();
-    let mut count = 0;
-    let start = clock.now();
-    for i in 0..machines {
-        let m = machine(i);
-        let mut best: Option<(i128, &str)> = None;
-        for p in &pools {
-            let Some(Capacity::Limited(cap)) = p.classes.get(&m.class) else {
-                continue;
-            };
-            let u = used
-                .get(&(p.name.clone(), m.class.clone()))
-                .copied()
-                .unwrap_or(0);
-            let left = cap - u;
-            if left > 0 && best.is_none_or(|(b, _)| left > b) {
-                best = Some((left, &p.name));
-            }
-        }
-        if let Some((_, pool)) = best {
-            *used.entry((pool.to_owned(), m.class.clone())).or_default() += 1;
-            count += 1;
-        }
-    }
-    per_second(count, start, clock.now())
+/// Places `machines` machines on `pools` pools with the real scheduler. Returns placements per
+/// second and the largest over-commit of any pool and class (0 when none).
+pub fn run_schedule_bench(pools: usize, machines: usize) -> (f64, i128) {
+    drive(Scheduler::new(SchedulerConfig::default()), pools, machines)
+}
+
+/// The peer: the same scheduler picking upstream's way, by scanning every pool for each
+/// machine ([`Scheduler::scanning`]). Returns placements per second.
+pub fn run_naive_schedule_bench(pools: usize, machines: usize) -> f64 {
+    drive(
+        Scheduler::scanning(SchedulerConfig::default()),
+        pools,
+        machines,
+    )
+    .0
 }
 
 #[cfg(test)]

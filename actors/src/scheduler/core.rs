@@ -90,6 +90,16 @@ impl Scheduler {
         }
     }
 
+    /// A scheduler that picks by scanning every pool for each object, as upstream does: the
+    /// same decisions (but for the zone preference), for benchmarks to compare against.
+    pub fn scanning(config: SchedulerConfig) -> Self {
+        Self {
+            config,
+            index: Index::scanning(),
+            ..Self::default()
+        }
+    }
+
     /// Feeds one input; returns the decisions to carry out.
     pub fn handle(&mut self, now: MonoTime, input: SchedulerInput) -> Vec<Decision> {
         let mut out = Vec::new();

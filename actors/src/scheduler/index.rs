@@ -18,20 +18,44 @@ const UNLIMITED_BASE: i128 = 1 << 100;
 
 type ZoneSets = BTreeMap<String, BTreeSet<(Reverse<i128>, String)>>;
 
+/// Adds `delta` objects to a zone's load (no allocation when the zone is known).
+fn add_load(load: &mut BTreeMap<String, u64>, zone: &str, delta: i128) {
+    let apply = |n: u64| u64::try_from((i128::from(n) + delta).max(0)).unwrap_or(u64::MAX);
+    match load.get_mut(zone) {
+        Some(n) => *n = apply(*n),
+        None => {
+            load.insert(zone.to_owned(), apply(0));
+        }
+    }
+}
+
 /// Pools, usage and the sorted index.
 #[derive(Clone, Debug, Default)]
 pub(super) struct Index {
     pools: BTreeMap<String, PoolInfo>,
-    usage: BTreeMap<(String, String), i128>,
+    /// pool → class → amount used (assumed and bound).
+    usage: BTreeMap<String, BTreeMap<String, i128>>,
+    /// pool → objects placed.
     counts: BTreeMap<String, u64>,
+    /// Pick by scanning every pool (upstream's way) instead of the index: the benchmark's peer.
+    scan: bool,
     zone_load: BTreeMap<String, u64>,
     by_class: BTreeMap<String, ZoneSets>,
 }
 
 impl Index {
+    /// An index that picks by scanning every pool, as upstream does (the benchmark's peer).
+    pub(super) fn scanning() -> Self {
+        Self {
+            scan: true,
+            ..Self::default()
+        }
+    }
+
     fn used(&self, pool: &str, class: &str) -> i128 {
         self.usage
-            .get(&(pool.to_owned(), class.to_owned()))
+            .get(pool)
+            .and_then(|c| c.get(class))
             .copied()
             .unwrap_or(0)
     }
@@ -76,8 +100,11 @@ impl Index {
 
     fn zone_count(&mut self, zone: &str, pool: &str, add: bool) {
         let n = self.counts.get(pool).copied().unwrap_or(0);
-        let e = self.zone_load.entry(zone.to_owned()).or_insert(0);
-        *e = if add { *e + n } else { e.saturating_sub(n) };
+        add_load(
+            &mut self.zone_load,
+            zone,
+            if add { i128::from(n) } else { -i128::from(n) },
+        );
     }
 
     /// Inserts or replaces a pool; returns whether anything the scheduler judges by changed.
@@ -106,24 +133,41 @@ impl Index {
         true
     }
 
-    /// Adds (or with a negative amount, releases) usage of `class` in `pool`.
+    /// Adds (or with a negative amount, releases) usage of `class` in `pool`. Only the one
+    /// index entry of `(pool, class)` moves; nothing is cloned on this path.
     pub(super) fn charge(&mut self, pool: &str, class: &str, amount: i128, objects: i64) {
-        let info = self.pools.get(pool).cloned();
-        if let Some(info) = &info {
-            self.unindex(info);
-            self.zone_count(info.zone(), pool, false);
+        let before = self.pools.get(pool).and_then(|i| self.remaining(i, class));
+        match self.usage.get_mut(pool) {
+            Some(per_class) => match per_class.get_mut(class) {
+                Some(u) => *u += amount,
+                None => {
+                    per_class.insert(class.to_owned(), amount);
+                }
+            },
+            None => {
+                let per_class = BTreeMap::from([(class.to_owned(), amount)]);
+                self.usage.insert(pool.to_owned(), per_class);
+            }
         }
-        let key = (pool.to_owned(), class.to_owned());
-        let used = self.usage.entry(key.clone()).or_insert(0);
-        *used += amount;
-        if *used == 0 {
-            self.usage.remove(&key);
+        match self.counts.get_mut(pool) {
+            Some(c) => *c = c.saturating_add_signed(objects),
+            None => {
+                self.counts
+                    .insert(pool.to_owned(), u64::try_from(objects.max(0)).unwrap_or(0));
+            }
         }
-        let c = self.counts.entry(pool.to_owned()).or_insert(0);
-        *c = c.saturating_add_signed(objects);
-        if let Some(info) = &info {
-            self.index(info);
-            self.zone_count(info.zone(), pool, true);
+        let Some(info) = self.pools.get(pool) else {
+            return;
+        };
+        let zone = info.zone();
+        add_load(&mut self.zone_load, zone, i128::from(objects));
+        let after = self.remaining(info, class);
+        if let (Some(before), Some(after)) = (before, after)
+            && let Some(set) = self.by_class.get_mut(class).and_then(|z| z.get_mut(zone))
+        {
+            let name = info.name.clone();
+            set.remove(&(Reverse(before), name.clone()));
+            set.insert((Reverse(after), name));
         }
     }
 
@@ -158,6 +202,9 @@ impl Index {
     /// The pool for `s`: most remaining capacity, then the least loaded zone, then the name;
     /// a preferred zone with a fitting pool wins outright.
     pub(super) fn pick(&self, s: &Schedulable) -> Result<String, Unschedulable> {
+        if self.scan {
+            return self.pick_by_scan(s);
+        }
         let zones = self.by_class.get(&s.class);
         if let Some(zone) = &s.preferred_zone
             && let Some((_, pool)) = zones
@@ -176,6 +223,21 @@ impl Index {
             })
             .min();
         best.map(|(_, _, pool)| pool)
+            .ok_or_else(|| self.diagnose(s))
+    }
+
+    /// The same choice as [`Self::pick`] (less the zone preference), by looking at every pool.
+    fn pick_by_scan(&self, s: &Schedulable) -> Result<String, Unschedulable> {
+        self.pools
+            .values()
+            .filter(|p| Self::passes(s, p))
+            .filter_map(|p| {
+                let rem = self.remaining(p, &s.class).filter(|r| *r >= s.amount)?;
+                let load = self.zone_load.get(p.zone()).copied().unwrap_or(0);
+                Some((Reverse(rem), load, &p.name))
+            })
+            .min()
+            .map(|(_, _, name)| name.clone())
             .ok_or_else(|| self.diagnose(s))
     }
 

@@ -306,3 +306,38 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    /// The index picks exactly what a scan of every pool picks (upstream's way, with the same
+    /// filters and scoring), for any pools and any order of objects.
+    #[test]
+    fn index_agrees_with_a_full_scan(
+        pools in proptest::collection::vec((0u8..5, 0u8..4, any::<bool>(), any::<bool>()), 1..12),
+        objects in proptest::collection::vec((0u8..3, any::<bool>()), 1..40),
+    ) {
+        let mut indexed = Scheduler::new(SchedulerConfig::default());
+        let mut scanned = Scheduler::scanning(SchedulerConfig::default());
+        for (i, (cap, zone, ready, gpu)) in pools.into_iter().enumerate() {
+            let mut p = pool(&format!("p{i:02}"), &format!("z{zone}"), i128::from(cap));
+            p.ready = ready;
+            if gpu {
+                p.labels.insert("gpu".into(), "yes".into());
+            }
+            prop_assert_eq!(
+                indexed.handle(T0, SchedulerInput::PoolUpserted(p.clone())),
+                scanned.handle(T0, SchedulerInput::PoolUpserted(p))
+            );
+        }
+        for (i, (amount, gpu)) in objects.into_iter().enumerate() {
+            let mut o = obj(&format!("m{i:02}"));
+            o.amount = i128::from(amount);
+            if gpu {
+                o.selector.insert("gpu".into(), "yes".into());
+            }
+            let a = indexed.handle(T0, SchedulerInput::ObjectUpserted(o.clone()));
+            let b = scanned.handle(T0, SchedulerInput::ObjectUpserted(o));
+            prop_assert_eq!(a, b);
+        }
+        indexed.check_invariants();
+    }
+}

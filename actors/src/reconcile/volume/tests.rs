@@ -202,3 +202,31 @@ fn deletion_deletes_then_releases() {
         ["-finalizer Volume data volumepoollet.ironcore.dev/volume"]
     );
 }
+
+#[test]
+fn an_attached_volume_is_not_deleted_under_its_machine() {
+    let deleting = VOLUME
+        .replace(
+            "finalizers:",
+            "deletionTimestamp: '2026-01-01T00:00:00Z', finalizers:",
+        )
+        .replace(
+            "volumePoolRef: {name: ceph},",
+            "volumePoolRef: {name: ceph}, claimRef: {name: m, uid: uid-m},",
+        );
+    let machine = "apiVersion: compute.ironcore.dev/v1alpha1\nkind: Machine
+metadata: {name: m, namespace: shop}
+spec: {machineClassRef: {name: small}, volumes: [{name: d, volumeRef: {name: data}}]}
+status: {volumes: [{name: d, state: Attached, volumeRef: {name: data}}]}";
+    let r = reports(
+        "data",
+        Kind::Volume,
+        ReportedState::Volume(available(2 << 30, false)),
+    );
+    let s = snapshot(&[CLASS, POOL, KEY, &deleting, machine]);
+    assert!(reconcile_volume(&ctx(&s, &r), get(&s, "data")).is_empty());
+    let detached = machine.replace("state: Attached", "state: Pending");
+    let s = snapshot(&[CLASS, POOL, KEY, &deleting, &detached]);
+    let ops = node_ops(&reconcile_volume(&ctx(&s, &r), get(&s, "data")));
+    assert!(matches!(ops.as_slice(), [VolumeRequest::DeleteVolume(_)]));
+}
