@@ -123,7 +123,7 @@ async fn run_levels(writer: &Writer, args: &Args, name: &str) -> anyhow::Result<
             &payload,
             clients,
             Duration::from_millis(500),
-            "w",
+            &format!("w{clients}"),
         )
         .await?;
         let tag = format!("c{clients}");

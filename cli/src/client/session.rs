@@ -20,6 +20,12 @@ use super::error::ApiError;
 /// A stopped controller on loopback never answers (QUIC ignores ICMP), so this is how it is
 /// noticed; a live one answers in milliseconds.
 pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// QUIC idle timeout of the CLI's connections: a controller that died without closing
+/// (SIGKILL, power loss) is noticed this fast, so a watch resumes on another controller within
+/// it. Well above the keep-alive, so one lost packet does not drop a healthy connection.
+pub(crate) const IDLE_TIMEOUT: Duration = Duration::from_secs(6);
+/// Keep-alive interval: keeps a quiet watch open and lets the idle timeout detect a dead peer.
+pub(crate) const KEEP_ALIVE: Duration = Duration::from_secs(1);
 /// How many times a call is retried while the cluster answers `Unavailable` (no leader yet): with
 /// [`UNAVAILABLE_PAUSE`] this waits out an election (about a second) with room to spare.
 const UNAVAILABLE_RETRIES: u32 = 40;
@@ -121,12 +127,14 @@ impl Session {
     }
 
     async fn connect_one(&self, addr: SocketAddr) -> Result<RpcClient, ApiError> {
-        let cfg = ClientConfig::new(
+        let mut cfg = ClientConfig::new(
             addr,
             self.ctx.server_name.clone(),
             self.trust.clone(),
             self.auth.clone(),
         );
+        cfg.limits.idle_timeout = IDLE_TIMEOUT;
+        cfg.limits.keep_alive_interval = KEEP_ALIVE;
         match ferrocore_runtime::timeout(CONNECT_TIMEOUT, RpcClient::connect(cfg)).await {
             Ok(Ok(c)) => Ok(c),
             Ok(Err(e)) => Err(ApiError::from_client(e, &self.ctx.file)),
