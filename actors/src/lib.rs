@@ -9,7 +9,9 @@
 //! `ferrocore-runtime`).
 
 mod api;
+mod broker;
 mod controller;
+mod supervisor;
 
 // The sans-IO decision cores of the control plane (docs/control-plane.md).
 pub mod cores;
@@ -23,8 +25,10 @@ pub use api::{
     ADMISSION_RETRIES_MAX, ApiService, ApiSettings, CipherError, LIST_LIMIT_MAX, SECRET_KEY_BYTES,
     SecretCipher,
 };
+pub use broker::{JOIN_METHOD, JoinError, NODE_TOKEN_PREFIX, NodeBroker, NodeSigner};
 pub use controller::{
     BootstrapError, BootstrapOutput, BootstrapPlan, CLUSTER_SERVER_NAME, Controller,
     ControllerConfig, ControllerError, ControllerNode, RAFT_FRAME_MAX, RaftTiming, bootstrap,
     init_logging, run_controller,
 };
+pub use supervisor::{Plane, PlaneConfig};

@@ -52,6 +52,8 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
     for config in &out.controller_configs {
         println!("  ferrocore controller --config {}", config.display());
     }
+    println!("Nodes join with the template (copy and edit it per node):");
+    println!("  ferrocore node --config {}", out.node_template.display());
     println!("Then point the CLI at the cluster:");
     println!("  export FERROCORE_CONFIG={}", out.admin_config.display());
     println!("  ferrocore cluster status");

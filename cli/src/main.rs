@@ -21,7 +21,9 @@ mod cmd_dataplane;
 mod cmd_delete;
 mod cmd_describe;
 mod cmd_get;
+mod cmd_node;
 mod cmd_reflector;
+mod cmd_sim;
 mod cmd_validate;
 mod cmd_watch;
 
@@ -51,11 +53,15 @@ enum Command {
     Dataplane(cmd_dataplane::Args),
     /// Run a controller (Raft member and API server) from its config.
     Controller(cmd_controller::Args),
+    /// Run a node agent (compute, storage and bucket pools) from its config.
+    Node(cmd_node::Args),
     /// Bootstrap a new cluster, or show its status.
     #[command(subcommand)]
     Cluster(cmd_cluster::ClusterCommand),
     /// Run the metalbond-compatible route reflector (or, with `client`, a reflector client).
     Reflector(cmd_reflector::Args),
+    /// Run the deterministic simulator: seeds, swarm mode, replay, benchmark.
+    Sim(cmd_sim::Args),
     /// Benchmarks that compare ferrocore with a peer measured in the same run.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -74,7 +80,9 @@ fn main() -> ExitCode {
         Command::Reflector(args) => cmd_reflector::run(&args),
         Command::Dataplane(args) => cmd_dataplane::run(&args),
         Command::Controller(args) => cmd_controller::run(&args),
+        Command::Node(args) => cmd_node::run(&args),
         Command::Cluster(cmd) => cmd_cluster::run(&cmd),
+        Command::Sim(args) => cmd_sim::run(&args),
     };
     match result {
         Ok(code) => code,

@@ -24,7 +24,7 @@ use crate::workload::NAMESPACE;
 
 /// Pause between two allocation rounds on the leader.
 const ROUND_PAUSE: Duration = Duration::from_millis(40);
-/// A read or a write of a round that takes longer than this ends the round (it retries).
+/// A round's read that takes longer than this ends the round (it retries).
 const ROUND_DEADLINE: Duration = Duration::from_secs(2);
 
 /// The address pool: `10.100.0.0` onwards, `size` addresses.
@@ -132,11 +132,15 @@ async fn round(ctx: &Ctx, process: &Process, pool: Pool) {
         }
         let mut object = vip.value().clone();
         object["status"] = json!({"ip": pool.address(index).to_string()});
+        // No deadline on the write: an abandoned proposal can still commit, and a round that
+        // starts before it resolves would hand its address out again (the simulator found
+        // exactly that). On the leader a proposal resolves when it commits or leadership is
+        // lost; a later leader's linearizable read sees whatever of it survived.
         let write = process.node.propose(Command::UpdateStatus {
             object: JsonObject::new(object),
         });
-        match timeout(ROUND_DEADLINE, write).await {
-            Some(Ok(outcome)) => ctx.trace.event(format_args!(
+        match write.await {
+            Ok(outcome) => ctx.trace.event(format_args!(
                 "allocator c{} gave {} to {} at {}",
                 process.id,
                 pool.address(index),

@@ -35,6 +35,8 @@ pub(crate) struct Checks {
     pool: Pool,
     /// Operations the linearizability check looked at (for the report).
     pub(crate) linearized: usize,
+    /// Each controller's role as last reported, to trace its changes.
+    roles: std::collections::BTreeMap<u64, (openraft::ServerState, u64, Option<u64>)>,
 }
 
 impl Checks {
@@ -48,6 +50,7 @@ impl Checks {
             admission: Admission::default(),
             pool,
             linearized: 0,
+            roles: std::collections::BTreeMap::new(),
         }
     }
 
@@ -78,7 +81,25 @@ impl Checks {
         pool_capacity::check(self.pool, agreed.objects(), &mut out);
         recovery::check(&ctx.controllers.lives(), &mut out);
         mix_step(ctx, step, agreed.revision(), &metrics);
+        self.trace_roles(ctx, &metrics);
         out
+    }
+
+    /// Traces every change of a controller's role, term or known leader.
+    fn trace_roles(
+        &mut self,
+        ctx: &Ctx,
+        metrics: &[openraft::RaftMetrics<ferrocore_consensus::Types<crate::rt::Rt>>],
+    ) {
+        for m in metrics {
+            let role = (m.state, m.current_term, m.current_leader.map(|l| l.0));
+            if self.roles.insert(m.id.0, role) != Some(role) {
+                ctx.trace.event(format_args!(
+                    "c{} is {:?} in term {}, leader {:?}",
+                    m.id.0, role.0, role.1, role.2
+                ));
+            }
+        }
     }
 
     /// The end-of-run checks, once the cluster has converged.

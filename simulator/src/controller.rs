@@ -30,6 +30,10 @@ pub(crate) const WATCH_RETENTION: usize = 4_000;
 /// it tries again (it keeps trying while it lives).
 const RECOVERY_WAIT: Duration = Duration::from_secs(1);
 
+/// Pause before asking again when recovery failed outright (a stopped Raft answers at once: a
+/// loop without a pause would never yield to the executor).
+const RECOVERY_RETRY_PAUSE: Duration = Duration::from_millis(50);
+
 /// A running controller process.
 pub(crate) struct Process {
     pub(crate) id: u64,
@@ -345,5 +349,6 @@ async fn recover(controllers: Controllers, process: Arc<Process>) {
             ));
             return;
         }
+        crate::rt::sleep(RECOVERY_RETRY_PAUSE).await;
     }
 }

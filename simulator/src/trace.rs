@@ -79,6 +79,9 @@ impl Trace {
     /// Folds a readable event into the hash and keeps it among the recent events.
     pub(crate) fn event(&self, text: impl fmt::Display) {
         let line = format!("{} {text}", now());
+        if live() {
+            eprintln!("{line}");
+        }
         let mut st = self.lock();
         st.hash = fnv(st.hash, line.as_bytes());
         st.events += 1;
@@ -103,6 +106,13 @@ impl Trace {
     fn lock(&self) -> MutexGuard<'_, TraceState> {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
+}
+
+/// Whether readable events are also printed as they happen (`FERROCORE_SIM_TRACE=1`), for
+/// debugging a seed.
+fn live() -> bool {
+    static LIVE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *LIVE.get_or_init(|| std::env::var_os("FERROCORE_SIM_TRACE").is_some())
 }
 
 /// The time stamp events carry, as a number for [`Trace::mix`].

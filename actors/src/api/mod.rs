@@ -20,6 +20,7 @@ mod error;
 mod forward;
 mod objects;
 mod params;
+mod quota;
 mod secrets;
 mod update;
 mod watch;
@@ -79,6 +80,8 @@ struct Inner {
     /// Set once the node has recovered what it held before a restart; object calls wait.
     ready: AtomicBool,
     leader: Option<LeaderLink>,
+    /// Serialises quota admission per namespace.
+    quota_locks: quota::QuotaLocks,
 }
 
 impl fmt::Debug for ApiService {
@@ -109,6 +112,7 @@ impl ApiService {
                 cluster,
                 ready: AtomicBool::new(false),
                 leader,
+                quota_locks: quota::QuotaLocks::default(),
             }),
         }
     }
@@ -126,6 +130,34 @@ impl ApiService {
     /// Marks the node recovered: object calls are served from now on.
     pub fn set_ready(&self) {
         self.inner.ready.store(true, Ordering::Release);
+    }
+
+    /// Creates `object` through the same admission as `object.create` (defaults, validation,
+    /// quota, Secret sealing): how the control plane's actors create ephemeral objects.
+    pub(crate) async fn create_internal(&self, object: Value) -> Result<Value, ApiError> {
+        self.inner.create(params::ObjectParams { object }).await
+    }
+
+    /// Patches through the same admission as `object.patch` (Secrets are sealed again).
+    pub(crate) async fn patch_internal(
+        &self,
+        key: &ferrocore_api::ObjectKey,
+        patch: Value,
+        resource_version: Option<String>,
+    ) -> Result<Value, ApiError> {
+        let params = params::PatchParams {
+            kind: key.kind.name().to_owned(),
+            namespace: Some(key.namespace.clone()),
+            name: key.name.clone(),
+            patch,
+            resource_version,
+        };
+        self.inner.patch(params).await
+    }
+
+    /// The cipher that seals and opens Secret data.
+    pub(crate) fn cipher(&self) -> &SecretCipher {
+        &self.inner.cipher
     }
 }
 

@@ -20,6 +20,8 @@ impl Inner {
         if !errors.is_empty() {
             return Err(ApiError::invalid(&target_of_object(&object), errors));
         }
+        // Held until the write commits, so the next create in the namespace counts this one.
+        let _quota = self.admit_quota(&object).await?;
         let mut json = object.to_value();
         self.cipher.seal(&mut json, None)?;
         let outcome = self.write(self.node.create_command(json)).await?;

@@ -48,6 +48,9 @@ pub struct BootstrapOutput {
     pub servers: Vec<String>,
     /// The CA's fingerprint (`sha256:...`).
     pub ca_fingerprint: String,
+    /// A node agent config to copy per node (docs/node-agent.md); it holds the node bootstrap
+    /// token.
+    pub node_template: PathBuf,
 }
 
 /// Why bootstrap refused or failed.
@@ -124,10 +127,14 @@ pub fn bootstrap(plan: &BootstrapPlan, now: WallTime) -> Result<BootstrapOutput,
     let ca = ClusterCa::generate(&plan.name, now).map_err(pki)?;
     ca.save(dir).map_err(pki)?;
     let token = BearerToken::generate().map_err(|e| BootstrapError::Credentials(e.to_string()))?;
+    let node_token =
+        BearerToken::generate().map_err(|e| BootstrapError::Credentials(e.to_string()))?;
     let tokens = format!(
-        "# <name> <token>: bearer tokens of cluster {}\nadmin {}\n",
+        "# <name> <token>: bearer tokens of cluster {}\nadmin {}\n# May only call node.join (a node's first contact; docs/node-agent.md).\n{} {}\n",
         plan.name,
-        token.as_str()
+        token.as_str(),
+        crate::broker::NODE_TOKEN_PREFIX,
+        node_token.as_str()
     );
     write_file(&dir.join("tokens"), tokens.as_bytes(), 0o600)?;
     let key =
@@ -153,6 +160,12 @@ pub fn bootstrap(plan: &BootstrapPlan, now: WallTime) -> Result<BootstrapOutput,
         )?);
     }
     let servers: Vec<String> = (1..=voters).map(|id| plan.addr(id)).collect();
+    let node_template = dir.join("node.toml.example");
+    write_file(
+        &node_template,
+        node_toml(&servers, node_token.as_str()).as_bytes(),
+        0o600,
+    )?;
     let admin_config = dir.join("admin.toml");
     write_file(
         &admin_config,
@@ -164,6 +177,7 @@ pub fn bootstrap(plan: &BootstrapPlan, now: WallTime) -> Result<BootstrapOutput,
         admin_config,
         servers,
         ca_fingerprint: ca.fingerprint().map_err(pki)?.to_string(),
+        node_template,
     })
 }
 
@@ -200,6 +214,12 @@ fn write_controller(
         .save(&cdir, &name)
         .map_err(pki)?;
     write_file(&cdir.join("ca.crt"), ca.cert_pem().as_bytes(), 0o644)?;
+    // Controllers sign the certificates of joining nodes ([plane] ca_key).
+    let ca_key = std::fs::read(plan.dir.join("ca.key")).map_err(|e| BootstrapError::Write {
+        path: plan.dir.join("ca.key"),
+        reason: e.to_string(),
+    })?;
+    write_file(&cdir.join("ca.key"), &ca_key, 0o600)?;
     write_file(&cdir.join("tokens"), tokens.as_bytes(), 0o600)?;
     let data = cdir.join("data");
     make_dir(&data, 0o700)?;
@@ -232,6 +252,10 @@ fn write_controller(
         },
         raft: RaftTiming::default(),
         transport: ferrocore_runtime::TransportLimits::default(),
+        plane: crate::supervisor::PlaneConfig {
+            ca_key: Some(PathBuf::from("ca.key")),
+            ..crate::supervisor::PlaneConfig::default()
+        },
     };
     let body = toml::to_string(&config).map_err(|e| BootstrapError::Credentials(e.to_string()))?;
     let role = if initial {
@@ -246,6 +270,50 @@ fn write_controller(
     let path = cdir.join("controller.toml");
     write_file(&path, text.as_bytes(), 0o600)?;
     Ok(path)
+}
+
+/// The node agent config template: the controllers, the CA, the node bootstrap token, and one
+/// pool of each kind to edit (docs/node-agent.md explains every field).
+fn node_toml(servers: &[String], token: &str) -> String {
+    let servers = servers
+        .iter()
+        .map(|s| format!("{s:?}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        r#"# ferrocore node agent config, written by `ferrocore cluster bootstrap`.
+# Copy it per node (it sits next to ca.crt), set `name`, `state_dir` and the pools, then run
+#   ferrocore node --config node-1.toml
+# The token is used once, to obtain the node's certificate (kept in state_dir).
+name = "node-1"
+controllers = [{servers}]
+server_name = "{CLUSTER_SERVER_NAME}"
+ca = "ca.crt"
+token = "{token}"
+state_dir = "node-1"
+backend = "sim"
+heartbeat_interval_ms = 10000
+
+[[machine_pools]]
+name = "hv-1"
+labels = {{ "topology.ironcore.dev/zone" = "zone-a" }}
+cpus = 16
+memory_mib = 65536
+images = []
+classes = [{{ name = "small", cpu = 1, memory_mib = 1024 }}]
+
+[[volume_pools]]
+name = "storage-1"
+labels = {{ "topology.ironcore.dev/zone" = "zone-a" }}
+capacity_gib = 1024
+images = []
+classes = [{{ name = "standard", capabilities = {{ tps = 104857600, iops = 1000 }} }}]
+
+[[bucket_pools]]
+name = "objects-1"
+classes = [{{ name = "standard", capabilities = {{ tps = 104857600, iops = 500 }} }}]
+"#
+    )
 }
 
 /// The admin client config (the format the CLI reads).
@@ -329,6 +397,17 @@ mod tests {
         let ctx = &admin["contexts"]["lab"];
         assert_eq!(ctx["server_name"].as_str(), Some(CLUSTER_SERVER_NAME));
         assert_eq!(ctx["servers"].as_array().unwrap().len(), 2);
+        assert_eq!(c1.plane.ca_key, Some(c1.tls.ca.with_file_name("ca.key")));
+        assert_eq!(mode(c1.plane.ca_key.as_ref().unwrap()), 0o600);
+        let tokens = std::fs::read_to_string(dir.join("tokens")).unwrap();
+        let node_token = tokens
+            .lines()
+            .find_map(|l| l.strip_prefix("node-bootstrap "))
+            .unwrap();
+        let node: toml::Table =
+            toml::from_str(&std::fs::read_to_string(&out.node_template).unwrap()).unwrap();
+        assert_eq!(node["token"].as_str(), Some(node_token));
+        assert_eq!(node["controllers"].as_array().unwrap().len(), 2);
         assert!(matches!(
             bootstrap(&plan, WallTime::UNIX_EPOCH),
             Err(BootstrapError::Exists(_))

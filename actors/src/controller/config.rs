@@ -49,6 +49,9 @@ pub struct ControllerConfig {
     /// QUIC limits (see docs/transport.md).
     #[serde(default)]
     pub transport: TransportLimits,
+    /// The control plane's timing knobs and the CA key for node join (docs/node-agent.md).
+    #[serde(default)]
+    pub plane: crate::supervisor::PlaneConfig,
 }
 
 /// The certificate files.
@@ -150,6 +153,9 @@ impl ControllerConfig {
         if let Some(p) = self.secrets_key.as_mut() {
             join(p);
         }
+        if let Some(p) = self.plane.ca_key.as_mut() {
+            join(p);
+        }
     }
 
     fn check(&self) -> Result<(), String> {
@@ -167,7 +173,7 @@ impl ControllerConfig {
         if self.bootstrap && !self.members()?.contains_key(&NodeId(self.id)) {
             return Err("bootstrap is set but peers does not list this controller's id".into());
         }
-        Ok(())
+        self.plane.check()
     }
 
     /// `peers` with parsed ids.

@@ -5,7 +5,7 @@
 //! ```text
 //!   UDP :7700 ── Endpoint ─┬─ ferrocore-raft/1 ─► QuicNet ─► serve_raft ─► Node (openraft)
 //!                          ├─ ferrocore-rpc/1  ─► RpcServer ─► ApiService ─► Node
-//!                          └─ ferrocore-node/1 ─► whatever `Controller::serve` is given
+//!                          └─ ferrocore-node/1 ─► NodeBroker ─► Plane (supervisor, on the leader)
 //! ```
 
 mod bootstrap;
@@ -32,6 +32,8 @@ pub use logging::init_logging;
 pub use transport::RAFT_FRAME_MAX;
 
 use crate::api::{ApiService, ApiSettings, CipherError, LeaderLink, SecretCipher};
+use crate::broker::{JoinGate, NodeBroker, NodeSigner};
+use crate::supervisor::Plane;
 use transport::{QuicRaftTransport, serve_raft};
 
 /// The consensus node a controller runs.
@@ -80,6 +82,8 @@ pub struct Controller {
     raft_net: Arc<QuicNet>,
     api: ApiService,
     tokens: TokenSet,
+    plane: Plane,
+    signer: Option<Arc<NodeSigner>>,
 }
 
 impl Controller {
@@ -132,6 +136,20 @@ impl Controller {
             config.cluster.clone(),
             Some(link),
         );
+        let signer = match &config.plane.ca_key {
+            Some(key) => Some(Arc::new(
+                NodeSigner::load(&config.tls.ca, key)
+                    .map_err(|e| ControllerError::Credentials(e.to_string()))?,
+            )),
+            None => None,
+        };
+        let plane = Plane::new(
+            node.clone(),
+            api.clone(),
+            config.plane.clone(),
+            Arc::new(SystemClock::new()),
+            Duration::from_millis(config.raft.election_timeout_min_ms),
+        );
         Ok(Self {
             config,
             node,
@@ -139,7 +157,14 @@ impl Controller {
             raft_net,
             api,
             tokens,
+            plane,
+            signer,
         })
+    }
+
+    /// The control plane runtime (supervisor and node broker).
+    pub fn plane(&self) -> &Plane {
+        &self.plane
     }
 
     /// The consensus node (for services that plug into the endpoint, such as the node broker).
@@ -152,8 +177,8 @@ impl Controller {
         &self.endpoint
     }
 
-    /// Starts serving Raft and the API, plus `extra` handlers for other ALPNs (the node
-    /// protocol, `Alpn::Node`); an ALPN without a handler is closed with `NO_SERVICE`. Then
+    /// Starts serving Raft, the API (with `node.join`) and the node broker, plus `extra`
+    /// handlers for other ALPNs (one given for `Alpn::Node` replaces the broker). Then
     /// forms the cluster if this is the first start of the bootstrap member set, and marks the
     /// API ready once the node has recovered.
     ///
@@ -165,16 +190,23 @@ impl Controller {
         extra: Vec<(Alpn, Arc<dyn ConnectionHandler>)>,
     ) -> Result<(), ControllerError> {
         spawn(serve_raft(self.raft_net.clone(), self.node.server()));
-        let rpc = RpcServer::new(
+        let gate = JoinGate::new(
             Arc::new(self.api.clone()),
+            self.signer.clone(),
+            Arc::new(SystemClock::new()),
+        );
+        let rpc = RpcServer::new(
+            Arc::new(gate),
             RpcServerConfig {
                 tokens: self.tokens.clone(),
                 ..RpcServerConfig::default()
             },
         );
+        let broker: Arc<dyn ConnectionHandler> = Arc::new(NodeBroker::new(self.plane.clone()));
         let mut router = Router::new()
             .route(Alpn::Raft, self.raft_net.clone())
-            .route(Alpn::Rpc, rpc);
+            .route(Alpn::Rpc, rpc)
+            .route(Alpn::Node, broker);
         for (alpn, handler) in extra {
             router = router.route(alpn, handler);
         }
@@ -187,6 +219,7 @@ impl Controller {
         );
         self.form_cluster().await?;
         spawn(mark_ready(self.node.clone(), self.api.clone()));
+        self.plane.start();
         Ok(())
     }
 

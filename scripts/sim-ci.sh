@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The deterministic simulator's CI step (docs/simulator.md), run by .ci/run after scripts/test.sh:
+#   1. 200 swarm seeds from a release build (2000 safety steps = 20 s simulated each, plus the
+#      liveness phase), every invariant after every step;
+#   2. the first 20 of them run a second time: their trace hashes must match (determinism);
+#   3. the planted-bug tests: the simulator finds each test-only bug within 100 seeds.
+# It builds the simulator alone (the `ferrocore` binary would pull in every backend), so the
+# release build stays small. Budget: under 5 minutes on 2 cores once built.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+SEEDS_FROM=1
+SEEDS_TO=201       # 200 seeds
+TWICE=20           # seeds run twice, trace hashes compared
+
+step "cargo build --release -p ferrocore-simulator --example seeds"
+cargo build --release -p ferrocore-simulator --example seeds
+bin="${CARGO_TARGET_DIR:-target}/release/examples/seeds"
+
+step "simulator: seeds ${SEEDS_FROM}..${SEEDS_TO} (swarm), ${TWICE} of them twice"
+start=$(date +%s)
+"$bin" "$SEEDS_FROM" "$SEEDS_TO" --swarm --twice "$TWICE"
+echo "seeds took $(( $(date +%s) - start )) s"
+
+step "simulator: planted bugs are found within 100 seeds"
+start=$(date +%s)
+cargo test --release -p ferrocore-simulator --features planted-bugs --test planted
+echo "planted-bug tests took $(( $(date +%s) - start )) s"
