@@ -15,6 +15,8 @@ struct rte_mbuf *shim_pktmbuf_alloc(struct rte_mempool *pool) { return rte_pktmb
 
 void shim_pktmbuf_free(struct rte_mbuf *m) { rte_pktmbuf_free(m); }
 
+void shim_pktmbuf_free_bulk(struct rte_mbuf **bufs, unsigned int n) { rte_pktmbuf_free_bulk(bufs, n); }
+
 uint8_t *shim_mbuf_view(struct rte_mbuf *m, uint16_t *buf_len, uint16_t *data_off,
                         uint16_t *data_len, uint16_t *nb_segs) {
     *buf_len = m->buf_len;

@@ -10,6 +10,8 @@ uint16_t shim_rx_burst(uint16_t port, uint16_t queue, struct rte_mbuf **bufs, ui
 uint16_t shim_tx_burst(uint16_t port, uint16_t queue, struct rte_mbuf **bufs, uint16_t n);
 struct rte_mbuf *shim_pktmbuf_alloc(struct rte_mempool *pool);
 void shim_pktmbuf_free(struct rte_mbuf *m);
+/* Frees n mbufs (back to their pools in bulk). */
+void shim_pktmbuf_free_bulk(struct rte_mbuf **bufs, unsigned int n);
 /* The mbuf's buffer, with its length, the data offset, data length and segment count. */
 uint8_t *shim_mbuf_view(struct rte_mbuf *m, uint16_t *buf_len, uint16_t *data_off,
                         uint16_t *data_len, uint16_t *nb_segs);

@@ -29,8 +29,8 @@ pub fn run_report(opts: &ReportOptions, out: &mut dyn Write) -> io::Result<()> {
     )?;
     writeln!(
         out,
-        "{:<14} {:>6} {:>8} {:>8} {:>10}",
-        "path", "bytes", "Mpps", "ns/pkt", "forwarded"
+        "{:<14} {:>6} {:>8} {:>8} {:>8} {:>10}",
+        "path", "bytes", "Mpps", "ns/pkt", "cpu ns", "forwarded"
     )?;
     for path in [BenchPath::Overlay, BenchPath::Nat, BenchPath::LoadBalancer] {
         for len in [64, 1500] {
@@ -38,10 +38,11 @@ pub fn run_report(opts: &ReportOptions, out: &mut dyn Write) -> io::Result<()> {
             let share = 100.0 * f.forwarded as f64 / f.packets.max(1) as f64;
             writeln!(
                 out,
-                "{:<14} {len:>6} {:>8.2} {:>8.1} {share:>9.1}%",
+                "{:<14} {len:>6} {:>8.2} {:>8.1} {:>8.1} {share:>9.1}%",
                 format!("{path:?}"),
                 f.mpps(),
-                f.ns_per_packet()
+                f.ns_per_packet(),
+                f.cpu_ns_per_packet()
             )?;
         }
     }
@@ -64,11 +65,12 @@ pub fn run_report(opts: &ReportOptions, out: &mut dyn Write) -> io::Result<()> {
             let f = bench::run_case(BenchPath::Overlay, 64, flows, routes, opts.time);
             writeln!(
                 out,
-                "{:>8} {:>9} {:>8.2} {:>8.1}",
+                "{:>8} {:>9} {:>8.2} {:>8.1} {:>8.1}",
                 routes + 2,
                 flows,
                 f.mpps(),
-                f.ns_per_packet()
+                f.ns_per_packet(),
+                f.cpu_ns_per_packet()
             )?;
         }
     }
@@ -92,28 +94,41 @@ fn dpdk_comparison(opts: &ReportOptions, out: &mut dyn Write) -> io::Result<()> 
         out,
         "\n# forwarding on one core: net_pcap (infinite_rx) replaying 1,024 overlay flows of 64 B"
     )?;
-    let io_rate = testpmd(opts, &traffic, "io")?;
-    let mac_rate = testpmd(opts, &traffic, "mac")?;
-    writeln!(
-        out,
-        "{:<38} {io_rate:>8.2} Mpps",
-        "dpdk-testpmd io (touches no packet)"
-    )?;
-    writeln!(
-        out,
-        "{:<38} {mac_rate:>8.2} Mpps",
-        "dpdk-testpmd mac (rewrites Ethernet)"
-    )?;
+    let io = testpmd(opts, &traffic, "io")?;
+    let mac = testpmd(opts, &traffic, "mac")?;
+    for (name, r) in [
+        ("dpdk-testpmd io (touches no packet)", io),
+        ("dpdk-testpmd mac (rewrites Ethernet)", mac),
+    ] {
+        writeln!(
+            out,
+            "{name:<38} {:>8} Mpps",
+            r.wall.map_or_else(|| "n/a".into(), |w| format!("{w:.2}")),
+        )?;
+    }
     let ours = ours_on_dpdk(&traffic, &empty, opts.time)?;
+    let share = |r: Rate| {
+        r.wall.map_or_else(
+            || "n/a".into(),
+            |w| format!("{:.0}%", 100.0 * ours.mpps() / w.max(1e-9)),
+        )
+    };
     writeln!(
         out,
-        "{:<38} {:>8.2} Mpps ({:.0}% of testpmd io, {:.0}% of mac; {} of {} forwarded)",
+        "{:<38} {:>8.2} Mpps ({} of testpmd io, {} of mac; {} of {} forwarded)",
         "ferrocore overlay pipeline on DPDK",
         ours.mpps(),
-        100.0 * ours.mpps() / io_rate.max(1e-9),
-        100.0 * ours.mpps() / mac_rate.max(1e-9),
+        share(io),
+        share(mac),
         ours.forwarded,
         ours.packets
+    )?;
+    writeln!(
+        out,
+        "{:<38} (the worker ran {:.0}% of the wall time: less means other processes took the \
+         core and every rate here is depressed)",
+        "",
+        100.0 * ours.cpu.as_secs_f64() / ours.elapsed.as_secs_f64().max(1e-9)
     )?;
     let _ = std::fs::remove_dir_all(&dir);
     // EAL's runtime files of both processes.
@@ -150,9 +165,16 @@ fn ours_on_dpdk(_: &Path, _: &Path, _: Duration) -> io::Result<Figure> {
     Err(io::Error::other("built without the DPDK backend"))
 }
 
-/// Runs testpmd on the same virtual device, forwarding port 0 to itself, and returns its
-/// steady RX rate in Mpps (the median of its per-second reports after the first).
-fn testpmd(opts: &ReportOptions, traffic: &Path, mode: &str) -> io::Result<f64> {
+/// A testpmd run's forwarding rate.
+#[derive(Clone, Copy, Debug)]
+struct Rate {
+    /// Steady RX rate in Mpps of wall time (the median of testpmd's per-second reports after
+    /// the first), if testpmd printed any (on a loaded machine it may not).
+    wall: Option<f64>,
+}
+
+/// Runs testpmd on the same virtual device, forwarding port 0 to itself.
+fn testpmd(opts: &ReportOptions, traffic: &Path, mode: &str) -> io::Result<Rate> {
     // At least four per-second reports: the first (start-up) is skipped, the median of the
     // rest is taken.
     let secs = opts.time.as_secs().max(3) + 3;
@@ -185,18 +207,24 @@ fn testpmd(opts: &ReportOptions, traffic: &Path, mode: &str) -> io::Result<f64> 
         .arg(format!("--forward-mode={mode}"))
         .output()?;
     let text = String::from_utf8_lossy(&out.stdout);
-    let mut pps: Vec<f64> = text
+    let all: Vec<f64> = text
         .lines()
         .filter_map(|l| l.trim().strip_prefix("Rx-pps:"))
         .filter_map(|rest| rest.split_whitespace().next()?.parse().ok())
-        .skip(1)
         .collect();
+    // Skip the start-up report; on a loaded machine testpmd may print only one.
+    let mut pps: Vec<f64> = all.iter().skip(1).copied().filter(|&p| p > 0.0).collect();
     if pps.is_empty() {
+        pps = all.into_iter().filter(|&p| p > 0.0).collect();
+    }
+    if !text.contains("RX-packets:") {
         return Err(io::Error::other(format!(
-            "no rate in testpmd's output:\n{text}{}",
+            "testpmd did not run:\n{text}{}",
             String::from_utf8_lossy(&out.stderr)
         )));
     }
     pps.sort_by(f64::total_cmp);
-    Ok(pps[pps.len() / 2] / 1e6)
+    Ok(Rate {
+        wall: pps.get(pps.len() / 2).map(|p| p / 1e6),
+    })
 }

@@ -29,7 +29,7 @@ pub use conntrack::ConntrackStats;
 pub use counters::{DropReason, PortStats};
 pub use packet::dhcp::DhcpConfig;
 pub use packet::respond::{GATEWAY_V4, GATEWAY_V6};
-pub use pipeline::{Dataplane, PipelineConfig, PortConfig, Verdict};
+pub use pipeline::{BURST_MAX, Dataplane, PipelineConfig, PortConfig, Verdict};
 pub use spec::{
     Direction, FirewallAction, FirewallPorts, FirewallRuleSpec, InterfaceSpec, L4Proto, LbPort,
     LoadBalancerSpec, NatSpec, NeighborNatSpec, PrefixKind, PrefixSpec, ProtocolFilter, RouteSpec,

@@ -246,14 +246,11 @@ impl DpdkPorts {
                 let n =
                     usize::from(unsafe { sys::shim_rx_burst(pid, 0, rx.as_mut_ptr(), BURST_U16) });
                 got += n;
-                for &m in &rx[..n] {
-                    match process_mbuf(dp, now, PortId(u16::try_from(i).unwrap_or(u16::MAX)), m) {
-                        Some(out) => tx[out.index()].push(m),
-                        // SAFETY: m came from rx_burst and is ours to free.
-                        None => unsafe { sys::shim_pktmbuf_free(m) },
-                    }
+                if n > 0 {
+                    let port = PortId(u16::try_from(i).unwrap_or(u16::MAX));
+                    forward_burst(dp, now, port, &rx[..n], &mut tx);
+                    self.flush(&mut tx);
                 }
-                self.flush(&mut tx);
             }
             total += got as u64;
             if got == 0 {
@@ -288,9 +285,11 @@ impl DpdkPorts {
             let sent = usize::from(unsafe {
                 sys::shim_tx_burst(self.port_ids[out], 0, pending.as_mut_ptr(), n)
             });
-            for &m in &pending[sent..] {
+            let rest = &mut pending[sent..];
+            if !rest.is_empty() {
+                let n = u32::try_from(rest.len()).unwrap_or(0);
                 // SAFETY: the PMD did not take these mbufs; they are still ours.
-                unsafe { sys::shim_pktmbuf_free(m) };
+                unsafe { sys::shim_pktmbuf_free_bulk(rest.as_mut_ptr(), n) };
             }
             pending.clear();
         }
@@ -312,33 +311,53 @@ impl Drop for DpdkPorts {
     }
 }
 
-/// Runs the pipeline on one mbuf in place; the output port, or `None` to free it.
-fn process_mbuf(
+/// Runs the pipeline on a received burst in place (see [`Dataplane::process_burst`]): mbufs to
+/// send are queued on their output port's `tx`, the rest are freed together.
+fn forward_burst(
     dp: &mut Dataplane,
     now: MonoTime,
     port: PortId,
-    m: *mut sys::rte_mbuf,
-) -> Option<PortId> {
-    let (mut buf_len, mut off, mut len, mut segs) = (0u16, 0u16, 0u16, 0u16);
-    // SAFETY: m is a valid mbuf from rx_burst; the out parameters are valid.
-    let base = unsafe { sys::shim_mbuf_view(m, &mut buf_len, &mut off, &mut len, &mut segs) };
-    if segs != 1 || base.is_null() {
-        return None; // chained mbufs: larger than any frame the pipeline handles
+    rx: &[*mut sys::rte_mbuf],
+    tx: &mut [Vec<*mut sys::rte_mbuf>],
+) {
+    let mut frames: heapless::Vec<Frame<'_>, BURST> = heapless::Vec::new();
+    let mut taken: heapless::Vec<*mut sys::rte_mbuf, BURST> = heapless::Vec::new();
+    let mut dropped: heapless::Vec<*mut sys::rte_mbuf, BURST> = heapless::Vec::new();
+    for &m in rx.iter().take(BURST) {
+        let (mut buf_len, mut off, mut len, mut segs) = (0u16, 0u16, 0u16, 0u16);
+        // SAFETY: m is a valid mbuf from rx_burst; the out parameters are valid.
+        let base = unsafe { sys::shim_mbuf_view(m, &mut buf_len, &mut off, &mut len, &mut segs) };
+        if segs != 1 || base.is_null() {
+            // Chained mbufs: larger than any frame the pipeline handles.
+            let _ = dropped.push(m);
+            continue;
+        }
+        // SAFETY: the mbuf's buffer is buf_len bytes at base, exclusively ours until we send
+        // or free it, and distinct from every other mbuf's buffer in the burst.
+        let buf = unsafe { std::slice::from_raw_parts_mut(base, usize::from(buf_len)) };
+        // Neither push can fail: at most BURST mbufs are looked at.
+        let _ = frames.push(Frame::new(buf, usize::from(off), usize::from(len)));
+        let _ = taken.push(m);
     }
-    // SAFETY: the mbuf's buffer is buf_len bytes at base, exclusively ours until we send or
-    // free it.
-    let buf = unsafe { std::slice::from_raw_parts_mut(base, usize::from(buf_len)) };
-    let mut frame = Frame::new(buf, usize::from(off), usize::from(len));
-    let verdict = dp.process(now, port, &mut frame);
-    let (start, flen) = (
-        u16::try_from(frame.start()).ok()?,
-        u16::try_from(frame.len()).ok()?,
-    );
-    // SAFETY: start + len lie inside the mbuf's buffer (Frame keeps them there).
-    unsafe { sys::shim_mbuf_set(m, start, flen) };
-    match verdict {
-        Verdict::Tx(out) => Some(out),
-        Verdict::Drop(_) => None,
+    let mut verdicts = [Verdict::Drop(crate::DropReason::Malformed); BURST];
+    dp.process_burst(now, port, &mut frames, &mut verdicts);
+    for ((frame, &m), verdict) in frames.iter().zip(&taken).zip(verdicts) {
+        let span = (u16::try_from(frame.start()), u16::try_from(frame.len()));
+        match (verdict, span) {
+            (Verdict::Tx(out), (Ok(start), Ok(len))) if out.index() < tx.len() => {
+                // SAFETY: start + len lie inside the mbuf's buffer (Frame keeps them there).
+                unsafe { sys::shim_mbuf_set(m, start, len) };
+                tx[out.index()].push(m);
+            }
+            _ => {
+                let _ = dropped.push(m);
+            }
+        }
+    }
+    if !dropped.is_empty() {
+        let n = u32::try_from(dropped.len()).unwrap_or(0);
+        // SAFETY: every mbuf in dropped came from rx_burst and is no longer referenced.
+        unsafe { sys::shim_pktmbuf_free_bulk(dropped.as_mut_ptr(), n) };
     }
 }
 
@@ -380,8 +399,10 @@ pub fn bench_forwarding(
         })
     };
     let start = clock.now();
+    let cpu_start = crate::bench::thread_cpu_time();
     let packets = ports.run(&mut dp, None, &clock, &stop, 0);
     let elapsed = clock.now().saturating_since(start);
+    let cpu = crate::bench::thread_cpu_time().saturating_sub(cpu_start);
     let _ = timer.join();
     let forwarded = dp.stats().ports.iter().map(|(_, s)| s.tx_packets).sum();
     Ok(crate::bench::Figure {
@@ -390,5 +411,6 @@ pub fn bench_forwarding(
         packets,
         forwarded,
         elapsed,
+        cpu,
     })
 }

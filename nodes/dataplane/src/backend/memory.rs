@@ -8,7 +8,7 @@ use ferrocore_runtime::MonoTime;
 
 use crate::counters::DropReason;
 use crate::packet::frame::{BUFFER_LEN, Frame, HEADROOM};
-use crate::pipeline::{Dataplane, Verdict};
+use crate::pipeline::{BURST_MAX, Dataplane, Verdict};
 use crate::types::PortId;
 
 /// A packet buffer with headroom, reusable across packets (no allocation per packet).
@@ -56,6 +56,36 @@ impl PacketBuf {
         self.start = frame.start();
         self.len = frame.len();
         v
+    }
+}
+
+/// Runs the pipeline on buffers received together on `port` (see
+/// [`Dataplane::process_burst`]): `verdicts[i]` is the verdict on `bufs[i]`, which then holds
+/// the rewritten frame.
+pub fn process_burst(
+    bufs: &mut [PacketBuf],
+    dp: &mut Dataplane,
+    now: MonoTime,
+    port: PortId,
+    verdicts: &mut [Verdict],
+) {
+    for (bufs, verdicts) in bufs
+        .chunks_mut(BURST_MAX)
+        .zip(verdicts.chunks_mut(BURST_MAX))
+    {
+        let mut frames: heapless::Vec<Frame<'_>, BURST_MAX> = heapless::Vec::new();
+        for b in bufs.iter_mut() {
+            // Cannot fail: a chunk holds at most BURST_MAX buffers.
+            let _ = frames.push(Frame::new(&mut b.data, b.start, b.len));
+        }
+        dp.process_burst(now, port, &mut frames, verdicts);
+        let spans: heapless::Vec<(usize, usize), BURST_MAX> =
+            frames.iter().map(|f| (f.start(), f.len())).collect();
+        drop(frames);
+        for (b, (start, len)) in bufs.iter_mut().zip(spans) {
+            b.start = start;
+            b.len = len;
+        }
     }
 }
 

@@ -3,9 +3,7 @@
 
 use std::net::{IpAddr, Ipv6Addr};
 
-use smoltcp::wire::{
-    EthernetAddress, EthernetFrame, EthernetProtocol, IpProtocol, Ipv6Packet, Ipv6Repr,
-};
+use smoltcp::wire::{EthernetAddress, EthernetFrame, EthernetProtocol, Ipv6Packet};
 
 use super::csum;
 use super::frame::Frame;
@@ -145,6 +143,51 @@ pub(crate) fn decrement_ttl(frame: &mut Frame<'_>, l: &mut L3) -> bool {
     true
 }
 
+/// Length of the outer headers encapsulation adds in front of the inner IP packet (Ethernet
+/// and IPv6); the inner packet's own Ethernet header is replaced, so the frame grows by 40.
+pub(crate) const ENCAP_HEADER_LEN: usize = ETH_LEN + IPV6_LEN;
+
+/// The outer Ethernet + IPv6 header of an encapsulated packet, with a zero payload length:
+/// flows cache it and [`encap_with`] copies it in front of each packet.
+pub(crate) fn encap_header(
+    inner_v6: bool,
+    (src, dst): (Ipv6Addr, Ipv6Addr),
+    (ours, theirs): (Mac, Mac),
+) -> [u8; ENCAP_HEADER_LEN] {
+    let mut h = [0u8; ENCAP_HEADER_LEN];
+    h[0..6].copy_from_slice(&theirs.0);
+    h[6..12].copy_from_slice(&ours.0);
+    h[12..14].copy_from_slice(&u16::from(EthernetProtocol::Ipv6).to_be_bytes());
+    // Version 6, traffic class 0, flow label 0.
+    h[ETH_LEN] = 0x60;
+    h[ETH_LEN + 6] = if inner_v6 { proto::IPV6 } else { proto::IPIP };
+    h[ETH_LEN + 7] = OUTER_HOP_LIMIT;
+    h[ETH_LEN + 8..ETH_LEN + 24].copy_from_slice(&src.octets());
+    h[ETH_LEN + 24..ETH_LEN + 40].copy_from_slice(&dst.octets());
+    h
+}
+
+/// Wraps the frame's IP packet (after a 14-byte Ethernet header) in a prepared outer header
+/// (from [`encap_header`]), filling in the payload length. False if there is no headroom or
+/// the inner packet is longer than an IPv6 payload can be.
+#[inline]
+pub(crate) fn encap_with(frame: &mut Frame<'_>, header: &[u8; ENCAP_HEADER_LEN]) -> bool {
+    let Some(inner_len) = frame
+        .len()
+        .checked_sub(ETH_LEN)
+        .and_then(|n| u16::try_from(n).ok())
+    else {
+        return false;
+    };
+    if !frame.push_front(IPV6_LEN) {
+        return false;
+    }
+    let data = frame.data_mut();
+    data[..ENCAP_HEADER_LEN].copy_from_slice(header);
+    wr16(data, ETH_LEN + 4, inner_len);
+    true
+}
+
 /// Wraps the frame's IP packet (after a 14-byte Ethernet header) in Ethernet + IPv6. False if
 /// there is no headroom.
 pub(crate) fn encap(
@@ -153,22 +196,7 @@ pub(crate) fn encap(
     outer: (Ipv6Addr, Ipv6Addr),
     macs: (Mac, Mac),
 ) -> bool {
-    let inner_len = frame.len() - ETH_LEN;
-    if !frame.push_front(IPV6_LEN) {
-        return false;
-    }
-    let repr = Ipv6Repr {
-        src_addr: outer.0,
-        dst_addr: outer.1,
-        next_header: IpProtocol::from(if inner_v6 { proto::IPV6 } else { proto::IPIP }),
-        payload_len: inner_len,
-        hop_limit: OUTER_HOP_LIMIT,
-    };
-    repr.emit(&mut Ipv6Packet::new_unchecked(
-        &mut frame.data_mut()[ETH_LEN..ETH_LEN + IPV6_LEN],
-    ));
-    set_eth(frame, macs.1, macs.0, true);
-    true
+    encap_with(frame, &encap_header(inner_v6, outer, macs))
 }
 
 /// Rewrites the outer IPv6 source and destination of an encapsulated frame (relay, load

@@ -160,13 +160,13 @@ impl Dataplane {
     /// Whether the flow in `idx` is allowed, re-checking the rules if they changed since.
     pub(super) fn flow_allowed(&mut self, idx: u32) -> bool {
         let generation = self.tables.fw_gen;
-        let Some(flow) = self.ct.flow(idx).copied() else {
+        let Some(flow) = self.ct.flow(idx) else {
             return false;
         };
         if flow.fw_gen == generation {
             return flow.allowed;
         }
-        let allowed = self.verdict(&flow);
+        let allowed = self.verdict(flow);
         if let Some(f) = self.ct.flow_mut(idx) {
             f.allowed = allowed;
             f.fw_gen = generation;

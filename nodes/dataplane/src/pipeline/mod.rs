@@ -17,6 +17,7 @@
 //! Every call to [`Dataplane::process`] ends in exactly one [`Verdict`], and the counters
 //! record it, so the counters account for every packet.
 
+mod burst;
 mod flow;
 mod program;
 mod uplink;
@@ -27,8 +28,9 @@ use std::time::Duration;
 
 use ferrocore_runtime::{MonoTime, Rng};
 
+pub use self::burst::BURST_MAX;
 use crate::api::proto::Stats;
-use crate::conntrack::{Conntrack, Timeouts};
+use crate::conntrack::{Conntrack, HashSeed, Timeouts};
 use crate::counters::{DropReason, PortStats};
 use crate::fasthash::FastMap;
 use crate::packet::dhcp::DhcpConfig;
@@ -120,6 +122,10 @@ pub struct Dataplane {
     initialized: bool,
     instance: u64,
     icmp_window: (u64, u32),
+    /// Moves on with every programming call and learned-neighbour change: flows' cached
+    /// forwarding decisions ([`crate::conntrack::Egress`]) from an older generation are
+    /// recomputed.
+    route_gen: u64,
 }
 
 impl Dataplane {
@@ -148,12 +154,17 @@ impl Dataplane {
                 UnderlayAlloc::new(cfg.underlay_prefix, random),
                 cfg.limits,
             ),
-            ct: Conntrack::new(cfg.conntrack_capacity, timeouts),
+            ct: Conntrack::new(
+                cfg.conntrack_capacity,
+                timeouts,
+                HashSeed::new(rng.next_u64()),
+            ),
             neighbors: FastMap::default(),
             cfg,
             initialized: false,
             instance,
             icmp_window: (0, 0),
+            route_gen: 0,
         }
     }
 
@@ -248,12 +259,22 @@ impl Dataplane {
 
     fn learn_neighbor(&mut self, ip: IpAddr, mac: Mac) {
         let IpAddr::V6(ip) = ip else { return };
-        if mac.is_multicast()
-            || (self.neighbors.len() >= MAX_NEIGHBORS && !self.neighbors.contains_key(&ip))
-        {
+        if mac.is_multicast() {
             return;
         }
-        self.neighbors.insert(ip, mac);
+        let full = self.neighbors.len() >= MAX_NEIGHBORS;
+        match self.neighbors.get_mut(&ip) {
+            Some(known) if *known == mac => {}
+            Some(known) => {
+                *known = mac;
+                self.route_gen += 1;
+            }
+            None if full => {}
+            None => {
+                self.neighbors.insert(ip, mac);
+                self.route_gen += 1;
+            }
+        }
     }
 
     /// Answers with an ICMP error on `port` if the rate limit allows.

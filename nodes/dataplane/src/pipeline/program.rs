@@ -17,6 +17,8 @@ impl Dataplane {
     /// same reply); a different spec under the same name is a conflict.
     pub fn program(&mut self, now: MonoTime, req: Request) -> Response {
         let _ = now;
+        // Any change may alter where a flow's packets go: cached decisions are recomputed.
+        self.route_gen += 1;
         let t = &mut self.tables;
         match req {
             Request::Version => Ok(Reply::Version {

@@ -6,14 +6,14 @@ use ferrocore_runtime::MonoTime;
 
 use super::flow::{Fail, apply_xlate};
 use super::{Dataplane, MAX_RECIRC, Verdict, parse_drop};
-use crate::conntrack::{Dir, FlowKey, Side, Xlate};
+use crate::conntrack::{Dir, Egress, EgressHop, FlowKey, Side, Xlate};
 use crate::counters::DropReason;
 use crate::lpm::NextHop;
 use crate::packet::dhcp::{Lease, dhcpv4_reply, dhcpv6_reply};
 use crate::packet::frame::Frame;
 use crate::packet::parse::{Class, ETH_LEN, L3, classify, parse_ip, proto};
 use crate::packet::respond::{GATEWAY_V4, GATEWAY_V6, IcmpError, arp_reply, echo_reply, nd_reply};
-use crate::packet::rewrite::{decrement_ttl, encap, set_eth, src_mac};
+use crate::packet::rewrite::{decrement_ttl, encap, encap_header, encap_with, set_eth, src_mac};
 use crate::types::{Mac, PortId, Vni};
 
 impl Dataplane {
@@ -125,15 +125,62 @@ impl Dataplane {
         if !self.flow_allowed(idx) {
             return Verdict::Drop(DropReason::Firewall);
         }
-        let Some(flow) = self.ct.flow(idx).copied() else {
+        let route_gen = self.route_gen;
+        let Some(flow) = self.ct.flow(idx) else {
             return Verdict::Drop(DropReason::NoFlow);
         };
-        apply_xlate(frame, &mut l, &flow, dir);
+        apply_xlate(frame, &mut l, flow, dir);
+        let xlate = flow.xlate;
         if !decrement_ttl(frame, &mut l) {
             return self.icmp(now, port, frame, &l, IcmpError::TimeExceeded);
         }
-        let src_underlay = self.source_underlay(port, &flow.xlate, dir);
-        self.send(now, port, vni, frame, l, src_underlay, 0)
+        if let Some(v) = self.send_cached(idx, port, dir, frame, &l) {
+            return v;
+        }
+        let src_underlay = self.source_underlay(port, &xlate, dir);
+        let (verdict, hop) = self.send(now, port, vni, frame, l, src_underlay, 0);
+        if let (Some(hop), Some(f)) = (hop, self.ct.flow_mut(idx)) {
+            f.egress = Some(Egress {
+                dir,
+                port,
+                route_gen,
+                hop,
+            });
+        }
+        verdict
+    }
+
+    /// Sends a packet the way its flow's cached decision says, if it has a valid one for
+    /// this direction and port. `None`: take the full path ([`Self::send`]), which also
+    /// answers packets too big for the underlay.
+    fn send_cached(
+        &self,
+        idx: u32,
+        port: PortId,
+        dir: Dir,
+        frame: &mut Frame<'_>,
+        l: &L3,
+    ) -> Option<Verdict> {
+        let e = self
+            .ct
+            .flow(idx)?
+            .egress
+            .as_ref()
+            .filter(|e| e.dir == dir && e.port == port && e.route_gen == self.route_gen)?;
+        match &e.hop {
+            EgressHop::Local(p) => Some(self.deliver(*p, frame, l.v6)),
+            EgressHop::Uplink { .. } if l.l3_len > self.max_inner() => None,
+            EgressHop::Uplink { port: up, header } => Some(if encap_with(frame, header) {
+                Verdict::Tx(*up)
+            } else {
+                Verdict::Drop(DropReason::NoRoom)
+            }),
+        }
+    }
+
+    /// The longest inner packet the underlay carries after encapsulation.
+    fn max_inner(&self) -> usize {
+        usize::from(self.cfg.underlay_mtu).saturating_sub(crate::packet::parse::IPV6_LEN)
     }
 
     /// The underlay address a translated packet leaves from: the VIP's or NAT slot's own when
@@ -158,9 +205,11 @@ impl Dataplane {
     }
 
     /// Routes a (translated) overlay packet: to a local VM, back into the pipeline for a local
-    /// underlay address, or encapsulated to the uplink.
+    /// underlay address, or encapsulated to the uplink. Also returns the decision when a flow
+    /// may cache it (delivery to a local VM, or encapsulation to the uplink; not recirculation
+    /// or errors).
     #[allow(clippy::too_many_arguments)] // the packet, its route and where it came from
-    pub(super) fn send(
+    fn send(
         &mut self,
         now: MonoTime,
         port: PortId,
@@ -169,19 +218,21 @@ impl Dataplane {
         l: L3,
         src_underlay: Ipv6Addr,
         depth: u8,
-    ) -> Verdict {
+    ) -> (Verdict, Option<EgressHop>) {
         let Some((_, hop)) = self.tables.lpm.lookup(vni, l.dst) else {
-            return self.icmp(now, port, frame, &l, IcmpError::NoRoute);
+            return (self.icmp(now, port, frame, &l, IcmpError::NoRoute), None);
         };
         let underlay = match hop {
-            NextHop::Local(p) => return self.deliver(p, frame, l.v6),
+            NextHop::Local(p) => return (self.deliver(p, frame, l.v6), Some(EgressHop::Local(p))),
             NextHop::Remote { underlay, .. } => underlay,
         };
-        let max_inner =
-            usize::from(self.cfg.underlay_mtu).saturating_sub(crate::packet::parse::IPV6_LEN);
+        let max_inner = self.max_inner();
         if l.l3_len > max_inner {
             let mtu = u16::try_from(max_inner).unwrap_or(0);
-            return self.icmp(now, port, frame, &l, IcmpError::TooBig(mtu));
+            return (
+                self.icmp(now, port, frame, &l, IcmpError::TooBig(mtu)),
+                None,
+            );
         }
         if self.tables.vnf(underlay).is_some() {
             if depth >= MAX_RECIRC
@@ -192,20 +243,25 @@ impl Dataplane {
                     (Mac::default(), Mac::default()),
                 )
             {
-                return Verdict::Drop(DropReason::RecircLimit);
+                return (Verdict::Drop(DropReason::RecircLimit), None);
             }
-            return match parse_ip(frame.data(), ETH_LEN, true) {
+            let v = match parse_ip(frame.data(), ETH_LEN, true) {
                 Ok(outer) => self.decapsulated(now, frame, outer, depth + 1),
                 Err(e) => parse_drop(e),
             };
+            return (v, None);
         }
         let Some((up, macs)) = self.uplink_macs(underlay) else {
-            return Verdict::Drop(DropReason::NoRoute);
+            return (Verdict::Drop(DropReason::NoRoute), None);
         };
-        if encap(frame, l.v6, (src_underlay, underlay), macs) {
-            Verdict::Tx(up)
+        let header = encap_header(l.v6, (src_underlay, underlay), macs);
+        if encap_with(frame, &header) {
+            (
+                Verdict::Tx(up),
+                Some(EgressHop::Uplink { port: up, header }),
+            )
         } else {
-            Verdict::Drop(DropReason::NoRoom)
+            (Verdict::Drop(DropReason::NoRoom), None)
         }
     }
 

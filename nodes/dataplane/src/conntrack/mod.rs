@@ -11,7 +11,10 @@ use std::time::Duration;
 
 use ferrocore_runtime::MonoTime;
 
-use crate::fasthash::FastMap;
+mod index;
+
+use self::index::{FlowIndex, MAX_FLOWS};
+use crate::packet::rewrite::ENCAP_HEADER_LEN;
 use crate::types::{PortId, Vni};
 
 /// Slots looked at to choose a victim when the table is full: bounds the insert cost while
@@ -23,7 +26,7 @@ const EVICT_SCAN: usize = 8;
 pub(crate) const AGE_BATCH: usize = 4_096;
 
 /// A flow's tuple in one direction, in one VNI.
-#[derive(Clone, Copy, Debug, Eq, Hash, PartialEq)]
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
 pub(crate) struct FlowKey {
     pub(crate) src: u128,
     pub(crate) dst: u128,
@@ -110,6 +113,75 @@ impl FlowKey {
     }
 }
 
+/// The low 64 bits of `x` xor its high 64 bits turned by 29 (truncation intended).
+#[allow(clippy::cast_possible_truncation)]
+fn fold128(x: u128) -> u64 {
+    (x as u64) ^ ((x >> 64) as u64).rotate_left(29)
+}
+
+/// A 64 x 64 -> 128-bit multiply folded back to 64 bits: mixes every bit of both inputs.
+#[allow(clippy::cast_possible_truncation)]
+fn fold_mul(a: u64, b: u64) -> u64 {
+    let m = u128::from(a) * u128::from(b);
+    (m as u64) ^ ((m >> 64) as u64)
+}
+
+/// The seed of the flow hash, drawn once per data plane so that flows colliding in one data
+/// plane's table do not collide in another's.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct HashSeed([u64; 4]);
+
+impl HashSeed {
+    /// A seed from 64 random bits.
+    pub(crate) fn new(random: u64) -> Self {
+        let mut x = random;
+        let mut next = || {
+            // splitmix64
+            x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = x;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            (z ^ (z >> 31)) | 1
+        };
+        Self([next(), next(), next(), next()])
+    }
+}
+
+impl FlowKey {
+    /// The key's 64-bit hash under `seed`: three multiplies (two of them independent), cheap
+    /// enough to compute for every packet.
+    #[inline]
+    pub(crate) fn hash(&self, seed: HashSeed) -> u64 {
+        let ports =
+            (u64::from(self.vni) << 32) | (u64::from(self.sport) << 16) | u64::from(self.dport);
+        let kind = u64::from(self.proto) | (u64::from(self.v6) << 8);
+        let a = fold_mul(fold128(self.src) ^ seed.0[0], fold128(self.dst) ^ seed.0[1]);
+        let b = fold_mul(ports ^ seed.0[2], kind ^ seed.0[3]);
+        fold_mul(a ^ 0x243f_6a88_85a3_08d3, b ^ 0x1319_8a2e_0370_7344)
+    }
+}
+
+/// Hints the CPU to load the cache lines holding `r` (no effect on other architectures).
+#[inline]
+pub(crate) fn prefetch<T>(r: &T) {
+    const LINE: usize = 64;
+    let p = std::ptr::from_ref(r).cast::<i8>();
+    let mut off = 0;
+    while off < size_of::<T>() {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: a prefetch is a hint with no architectural effect, even for an address
+        // outside any object; `off` stays within `r`'s size anyway.
+        unsafe {
+            std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+                p.wrapping_add(off),
+            );
+        }
+        off += LINE;
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
+
 /// Which way a packet travels relative to the flow's first packet.
 #[derive(Clone, Copy, Debug, Eq, PartialEq)]
 pub(crate) enum Dir {
@@ -130,6 +202,36 @@ pub(crate) enum Xlate {
     Dnat { ip: IpAddr, port: u16 },
 }
 
+/// Where packets of a flow from a VM port go, cached in the flow so that a known flow skips the
+/// route, underlay and neighbour lookups.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum EgressHop {
+    /// Deliver to this local VM port.
+    Local(PortId),
+    /// Encapsulate with this outer header and send out of the uplink `port`.
+    Uplink {
+        /// The uplink.
+        port: PortId,
+        /// Outer Ethernet + IPv6 header, payload length zero.
+        header: [u8; ENCAP_HEADER_LEN],
+    },
+}
+
+/// A cached forwarding decision for one direction of a flow entering on one VM port. It is
+/// valid while the pipeline's route generation is still `route_gen`: every programming call
+/// and every change of a learned underlay neighbour moves that generation on.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Egress {
+    /// The direction the decision was taken for.
+    pub(crate) dir: Dir,
+    /// The VM port the packets enter on.
+    pub(crate) port: PortId,
+    /// The route generation the decision was taken at.
+    pub(crate) route_gen: u64,
+    /// The decision.
+    pub(crate) hop: EgressHop,
+}
+
 /// What a flow remembers.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Flow {
@@ -146,6 +248,8 @@ pub(crate) struct Flow {
     /// The firewall verdict and the rule generation it was computed at.
     pub(crate) allowed: bool,
     pub(crate) fw_gen: u64,
+    /// The forwarding decision of the last packet from a VM port, if it can be reused.
+    pub(crate) egress: Option<Egress>,
     last_seen: MonoTime,
     replied: bool,
     closing: bool,
@@ -162,6 +266,7 @@ impl Flow {
             icmp: (0, 0),
             allowed: true,
             fw_gen: 0,
+            egress: None,
             last_seen: MonoTime::ZERO,
             replied: false,
             closing: false,
@@ -214,7 +319,8 @@ pub struct ConntrackStats {
 pub(crate) struct Conntrack {
     slots: Vec<Option<Flow>>,
     free: Vec<u32>,
-    index: FastMap<FlowKey, (u32, Dir)>,
+    index: FlowIndex,
+    seed: HashSeed,
     capacity: usize,
     hand: usize,
     timeouts: Timeouts,
@@ -222,13 +328,15 @@ pub(crate) struct Conntrack {
 }
 
 impl Conntrack {
-    /// An empty table holding at most `capacity` flows (at least one).
-    pub(crate) fn new(capacity: usize, timeouts: Timeouts) -> Self {
-        let capacity = capacity.clamp(1, u32::MAX as usize);
+    /// An empty table holding at most `capacity` flows (at least one, at most 2^30), hashing
+    /// with `seed`.
+    pub(crate) fn new(capacity: usize, timeouts: Timeouts, seed: HashSeed) -> Self {
+        let capacity = capacity.clamp(1, MAX_FLOWS);
         Self {
             slots: Vec::new(),
             free: Vec::new(),
-            index: FastMap::default(),
+            index: FlowIndex::new(capacity),
+            seed,
             capacity,
             hand: 0,
             timeouts,
@@ -237,6 +345,40 @@ impl Conntrack {
                 ..ConntrackStats::default()
             },
         }
+    }
+
+    /// The hash of a key in this table (for [`Self::lookup_hashed`] and the prefetches).
+    #[inline]
+    pub(crate) fn hash(&self, key: &FlowKey) -> u64 {
+        key.hash(self.seed)
+    }
+
+    /// Hints the CPU to load the index bucket of a key's hash (first step of a burst).
+    #[inline]
+    pub(crate) fn prefetch_index(&self, hash: u64) {
+        self.index.prefetch(hash);
+    }
+
+    /// Hints the CPU to load the flow a key belongs to, if any (second step of a burst, once
+    /// the index bucket is loaded).
+    #[inline]
+    pub(crate) fn prefetch_flow(&self, hash: u64) {
+        // Only the slot number is needed: the first entry with the right hash bits will do.
+        if let Some((idx, _)) = self.index.find(hash, |_, _| true)
+            && let Some(f) = self.slots.get(idx as usize)
+        {
+            prefetch(f);
+        }
+    }
+
+    fn find(&self, hash: u64, key: &FlowKey) -> Option<(u32, Dir)> {
+        let slots = &self.slots;
+        self.index.find(hash, |idx, dir| {
+            slots
+                .get(idx as usize)
+                .and_then(Option::as_ref)
+                .is_some_and(|f| f.keys[dir as usize] == *key)
+        })
     }
 
     /// The live flow a packet with this tuple belongs to, refreshing its idle timer and TCP
@@ -248,7 +390,19 @@ impl Conntrack {
         key: &FlowKey,
         tcp_flags: u8,
     ) -> Option<(u32, Dir)> {
-        let &(idx, dir) = self.index.get(key)?;
+        self.lookup_hashed(now, self.hash(key), key, tcp_flags)
+    }
+
+    /// [`Self::lookup`] with the key's hash already computed.
+    #[inline]
+    pub(crate) fn lookup_hashed(
+        &mut self,
+        now: MonoTime,
+        hash: u64,
+        key: &FlowKey,
+        tcp_flags: u8,
+    ) -> Option<(u32, Dir)> {
+        let (idx, dir) = self.find(hash, key)?;
         let timeouts = self.timeouts;
         let flow = self.slots[idx as usize].as_mut()?;
         if expired(flow, now, timeouts) {
@@ -268,7 +422,7 @@ impl Conntrack {
 
     /// Whether a tuple is taken by a live flow (NAT port probing).
     pub(crate) fn contains(&self, now: MonoTime, key: &FlowKey) -> bool {
-        self.index.get(key).is_some_and(|&(idx, _)| {
+        self.find(self.hash(key), key).is_some_and(|(idx, _)| {
             self.slots[idx as usize]
                 .as_ref()
                 .is_some_and(|f| !expired(f, now, self.timeouts))
@@ -288,7 +442,7 @@ impl Conntrack {
     /// Inserts a flow, evicting to make room if full, and returns its slot.
     pub(crate) fn insert(&mut self, now: MonoTime, mut flow: Flow) -> u32 {
         for key in flow.keys {
-            if let Some(&(old, _)) = self.index.get(&key) {
+            if let Some((old, _)) = self.find(self.hash(&key), &key) {
                 self.remove(old);
                 self.stats.replaced += 1;
             }
@@ -304,13 +458,18 @@ impl Conntrack {
                 u32::try_from(self.slots.len() - 1).unwrap_or(u32::MAX)
             }
         };
-        self.index.insert(flow.keys[0], (idx, Dir::Orig));
+        self.index.insert(self.hash(&flow.keys[0]), idx, Dir::Orig);
         if flow.keys[1] != flow.keys[0] {
-            self.index.insert(flow.keys[1], (idx, Dir::Reply));
+            self.index.insert(self.hash(&flow.keys[1]), idx, Dir::Reply);
         }
         self.slots[idx as usize] = Some(flow);
         self.stats.created += 1;
         idx
+    }
+
+    /// Flows now in the table.
+    pub(crate) fn active(&self) -> u64 {
+        self.live() as u64
     }
 
     fn live(&self) -> usize {
@@ -376,10 +535,10 @@ impl Conntrack {
 
     fn remove(&mut self, idx: u32) {
         if let Some(f) = self.slots.get_mut(idx as usize).and_then(Option::take) {
-            for key in f.keys {
-                if self.index.get(&key).is_some_and(|&(i, _)| i == idx) {
-                    self.index.remove(&key);
-                }
+            let seed = self.seed;
+            self.index.remove(f.keys[0].hash(seed), idx, Dir::Orig);
+            if f.keys[1] != f.keys[0] {
+                self.index.remove(f.keys[1].hash(seed), idx, Dir::Reply);
             }
             self.free.push(idx);
         }
@@ -396,13 +555,27 @@ impl Conntrack {
     /// Checks the table's internal consistency (tests and the simulator).
     pub(crate) fn check_invariants(&self) {
         assert!(self.live() <= self.capacity, "conntrack over capacity");
-        for (key, &(idx, dir)) in self.index.iter() {
+        let mut entries = 0;
+        for (h, idx, dir) in self.index.entries() {
             let f = self.slots[idx as usize]
                 .as_ref()
                 .expect("index points at a free slot");
-            let want = if dir == Dir::Orig { 0 } else { 1 };
-            assert_eq!(f.keys[want], *key, "index key disagrees with its flow");
+            let key = f.keys[dir as usize];
+            assert_eq!(
+                index::hash32(self.hash(&key)),
+                h,
+                "index entry disagrees with its flow's key"
+            );
+            entries += 1;
         }
+        let want: usize = self
+            .slots
+            .iter()
+            .flatten()
+            .map(|f| if f.keys[0] == f.keys[1] { 1 } else { 2 })
+            .sum();
+        assert_eq!(entries, want, "index entries do not match the flows");
+        assert_eq!(entries, self.index.len(), "index length is off");
     }
 }
 
@@ -434,8 +607,15 @@ mod tests {
     }
 
     #[test]
+    fn a_flow_spans_few_cache_lines() {
+        // Each line is a cache miss per packet with a large table: keep an eye on the size.
+        let size = size_of::<Option<Flow>>();
+        assert!(size <= 256, "{size}");
+    }
+
+    #[test]
     fn both_directions_find_the_flow_and_idle_flows_expire() {
-        let mut ct = Conntrack::new(16, Timeouts::default());
+        let mut ct = Conntrack::new(16, Timeouts::default(), HashSeed::new(1));
         let t0 = MonoTime::ZERO;
         let k = key(1);
         let idx = ct.insert(t0, Flow::new(k, k.reversed(Side::Uplink), Xlate::None));
@@ -452,7 +632,7 @@ mod tests {
 
     #[test]
     fn a_full_table_evicts_and_counts() {
-        let mut ct = Conntrack::new(4, Timeouts::default());
+        let mut ct = Conntrack::new(4, Timeouts::default(), HashSeed::new(1));
         for n in 0..10 {
             let k = key(n);
             ct.insert(
@@ -469,7 +649,7 @@ mod tests {
 
     #[test]
     fn aging_removes_expired_flows_in_batches() {
-        let mut ct = Conntrack::new(100, Timeouts::default());
+        let mut ct = Conntrack::new(100, Timeouts::default(), HashSeed::new(1));
         for n in 0..50 {
             let k = key(n);
             ct.insert(
