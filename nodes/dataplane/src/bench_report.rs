@@ -13,6 +13,8 @@ use crate::bench::{self, Figure, Path as BenchPath};
 pub struct ReportOptions {
     /// Time per measured case.
     pub time: Duration,
+    /// Include the in-memory cases (paths and sizes).
+    pub memory: bool,
     /// Include the table-growth cases (100,000 routes, 1,048,576 flows).
     pub scale: bool,
     /// Include the DPDK and testpmd comparison.
@@ -23,28 +25,8 @@ pub struct ReportOptions {
 
 /// Runs the benchmark, writing its tables to `out`.
 pub fn run_report(opts: &ReportOptions, out: &mut dyn Write) -> io::Result<()> {
-    writeln!(
-        out,
-        "# ferrocore data plane, one core, in memory (each frame is copied into the buffer first)"
-    )?;
-    writeln!(
-        out,
-        "{:<14} {:>6} {:>8} {:>8} {:>8} {:>10}",
-        "path", "bytes", "Mpps", "ns/pkt", "cpu ns", "forwarded"
-    )?;
-    for path in [BenchPath::Overlay, BenchPath::Nat, BenchPath::LoadBalancer] {
-        for len in [64, 1500] {
-            let f = bench::run_case(path, len, 1_024, 0, opts.time);
-            let share = 100.0 * f.forwarded as f64 / f.packets.max(1) as f64;
-            writeln!(
-                out,
-                "{:<14} {len:>6} {:>8.2} {:>8.1} {:>8.1} {share:>9.1}%",
-                format!("{path:?}"),
-                f.mpps(),
-                f.ns_per_packet(),
-                f.cpu_ns_per_packet()
-            )?;
-        }
+    if opts.memory {
+        memory_cases(opts, out)?;
     }
     if opts.scale {
         writeln!(
@@ -53,8 +35,8 @@ pub fn run_report(opts: &ReportOptions, out: &mut dyn Write) -> io::Result<()> {
         )?;
         writeln!(
             out,
-            "{:>8} {:>9} {:>8} {:>8}",
-            "routes", "flows", "Mpps", "ns/pkt"
+            "{:>8} {:>9} {:>8} {:>8} {:>8}",
+            "routes", "flows", "Mpps", "ns/pkt", "cpu ns"
         )?;
         for (routes, flows) in [
             (0, 1 << 10),
@@ -80,16 +62,42 @@ pub fn run_report(opts: &ReportOptions, out: &mut dyn Write) -> io::Result<()> {
     Ok(())
 }
 
+/// The in-memory rate of each path and frame size.
+fn memory_cases(opts: &ReportOptions, out: &mut dyn Write) -> io::Result<()> {
+    writeln!(
+        out,
+        "# ferrocore data plane, one core, in memory (each frame is copied into the buffer first)"
+    )?;
+    writeln!(
+        out,
+        "{:<14} {:>6} {:>8} {:>8} {:>8} {:>10}",
+        "path", "bytes", "Mpps", "ns/pkt", "cpu ns", "forwarded"
+    )?;
+    for path in [BenchPath::Overlay, BenchPath::Nat, BenchPath::LoadBalancer] {
+        for len in [64, 1500] {
+            let f = bench::run_case(path, len, 1_024, 0, opts.time);
+            let share = 100.0 * f.forwarded as f64 / f.packets.max(1) as f64;
+            writeln!(
+                out,
+                "{:<14} {len:>6} {:>8.2} {:>8.1} {:>8.1} {share:>9.1}%",
+                format!("{path:?}"),
+                f.mpps(),
+                f.ns_per_packet(),
+                f.cpu_ns_per_packet()
+            )?;
+        }
+    }
+    Ok(())
+}
+
 fn dpdk_comparison(opts: &ReportOptions, out: &mut dyn Write) -> io::Result<()> {
     let dir = std::env::temp_dir().join(format!("fc-bench-dp-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let traffic = dir.join("overlay64.pcap");
-    let empty = dir.join("empty.pcap");
     bench::write_pcap(
         &traffic,
         &bench::capture_frames(BenchPath::Overlay, 64, 1_024),
     )?;
-    bench::write_pcap(&empty, &[])?;
     writeln!(
         out,
         "\n# forwarding on one core: net_pcap (infinite_rx) replaying 1,024 overlay flows of 64 B"
@@ -106,7 +114,7 @@ fn dpdk_comparison(opts: &ReportOptions, out: &mut dyn Write) -> io::Result<()> 
             r.wall.map_or_else(|| "n/a".into(), |w| format!("{w:.2}")),
         )?;
     }
-    let ours = ours_on_dpdk(&traffic, &empty, opts.time)?;
+    let ours = ours_on_dpdk(&traffic, opts.time)?;
     let share = |r: Rate| {
         r.wall.map_or_else(
             || "n/a".into(),
@@ -139,7 +147,7 @@ fn dpdk_comparison(opts: &ReportOptions, out: &mut dyn Write) -> io::Result<()> 
 }
 
 #[cfg(feature = "dpdk")]
-fn ours_on_dpdk(traffic: &Path, empty: &Path, time: Duration) -> io::Result<Figure> {
+fn ours_on_dpdk(traffic: &Path, time: Duration) -> io::Result<Figure> {
     let eal: Vec<String> = [
         "--no-huge",
         "-m",
@@ -157,11 +165,11 @@ fn ours_on_dpdk(traffic: &Path, empty: &Path, time: Duration) -> io::Result<Figu
         format!("fcbench{}", std::process::id()),
     ])
     .collect();
-    crate::backend::dpdk::bench_forwarding(&eal, traffic, empty, time).map_err(io::Error::other)
+    crate::backend::dpdk::bench_forwarding(&eal, traffic, time).map_err(io::Error::other)
 }
 
 #[cfg(not(feature = "dpdk"))]
-fn ours_on_dpdk(_: &Path, _: &Path, _: Duration) -> io::Result<Figure> {
+fn ours_on_dpdk(_: &Path, _: Duration) -> io::Result<Figure> {
     Err(io::Error::other("built without the DPDK backend"))
 }
 

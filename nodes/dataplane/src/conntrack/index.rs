@@ -46,9 +46,11 @@ impl FlowIndex {
     pub(crate) fn new(flows: usize) -> Self {
         let entries = flows.clamp(1, MAX_FLOWS) * 2;
         let n = (entries * 2).next_power_of_two();
+        // Zeroed memory is taken lazily from the OS: untouched buckets cost nothing.
+        let buckets = vec![0u64; n].into_boxed_slice();
+        super::advise_huge_pages(buckets.as_ptr().cast(), n * 8);
         Self {
-            // Zeroed memory is taken lazily from the OS: untouched buckets cost nothing.
-            buckets: vec![0u64; n].into_boxed_slice(),
+            buckets,
             mask: n - 1,
             len: 0,
         }

@@ -12,10 +12,6 @@ use crate::packet::parse::proto;
 use crate::tables::PortKind;
 use crate::types::{PortId, Vni};
 
-/// Below this many flows the conntrack index and flows stay in the CPU caches and the
-/// prefetch pass would only cost time, so it is skipped.
-const PREFETCH_MIN_FLOWS: u64 = 8_192;
-
 /// Frames prefetched together (DPDK's customary receive burst): bounds the hashes kept on
 /// the stack, and more would evict the first prefetches before they are used.
 pub const BURST_MAX: usize = 32;
@@ -54,9 +50,6 @@ impl Dataplane {
         let Some(iface) = self.tables.iface(port).filter(|_| is_vm) else {
             return;
         };
-        if self.ct.active() < PREFETCH_MIN_FLOWS {
-            return;
-        }
         let vni = iface.spec.vni;
         let mut hashes = [None; BURST_MAX];
         for (h, f) in hashes.iter_mut().zip(frames) {
