@@ -15,6 +15,9 @@ pub(crate) struct Args {
     /// Seconds per measured case.
     #[arg(long, default_value_t = 1.0)]
     seconds: f64,
+    /// Skip the in-memory cases (paths and frame sizes).
+    #[arg(long)]
+    no_memory: bool,
     /// Skip the table-growth cases (100,000 routes, 1,048,576 flows).
     #[arg(long)]
     no_scale: bool,
@@ -30,6 +33,7 @@ pub(crate) struct Args {
 pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let opts = ReportOptions {
         time: Duration::from_secs_f64(args.seconds.max(0.1)),
+        memory: !args.no_memory,
         scale: !args.no_scale,
         dpdk: !args.no_dpdk,
         testpmd: args.testpmd.clone(),
