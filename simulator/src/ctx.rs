@@ -93,7 +93,9 @@ impl Ctx {
         self.trace.event(format_args!("phase {phase:?}"));
     }
 
+    /// Whether `bug` is planted in this run: always `false` in a build without the test-only
+    /// `planted-bugs` feature, so no planted branch can run in a normal build.
     pub(crate) fn planted(&self, bug: PlantedBug) -> bool {
-        self.planted == Some(bug)
+        cfg!(feature = "planted-bugs") && self.planted == Some(bug)
     }
 }

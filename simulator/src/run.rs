@@ -38,6 +38,22 @@ const LIVENESS_BOUND: Duration = Duration::from_secs(60);
 
 /// Runs one seed.
 pub fn run_seed(seed: u64, options: &Options) -> SeedReport {
+    if options.planted.is_some() && !cfg!(feature = "planted-bugs") {
+        // A run asked to plant a bug that is not compiled in would pass and prove nothing.
+        return SeedReport {
+            seed,
+            trace_hash: TraceHash(0),
+            failure: Some(failure(
+                &Trace::new(),
+                "boot",
+                vec![Violation::new(
+                    "planted",
+                    "planted bugs are not compiled in (feature `planted-bugs`)",
+                )],
+            )),
+            stats: Stats::default(),
+        };
+    }
     let _guard = panics::enter();
     let trace = Trace::new();
     plant(options.planted, true);

@@ -41,3 +41,19 @@ fn same_seed_same_trace_different_seed_different_trace() {
     assert_ne!(a.trace_hash, c.trace_hash, "another seed, another history");
     assert!(a.stats.trace_events > 200, "the trace records the run");
 }
+
+/// Without the `planted-bugs` feature a run asked to plant a bug refuses instead of passing
+/// (a planted-bug run that silently ran without its bug would prove nothing).
+#[cfg(not(feature = "planted-bugs"))]
+#[test]
+fn a_planted_bug_is_refused_without_the_feature() {
+    let opts = Options {
+        planted: Some(ferrocore_simulator::PlantedBug::DoubleIp),
+        ..options(100, true)
+    };
+    let report = run_seed(1, &opts);
+    let failure = report
+        .failure
+        .expect("a planted run without the feature fails");
+    assert_eq!(failure.violation.invariant, "planted");
+}
