@@ -17,6 +17,12 @@ SEEDS_TO=401       # 400 seeds (the issue asks for at least 200)
 TWICE=40           # seeds run twice, trace hashes compared
 total_start=$(date +%s)
 
+step "the planted-bugs feature is off in the workspace's normal build"
+if cargo tree --workspace -e features -i ferrocore-consensus | grep -q planted-bugs; then
+    echo "planted-bugs is enabled in a normal build: it must stay test-only" >&2
+    exit 1
+fi
+
 step "cargo build --release -p ferrocore-simulator --example seeds"
 start=$(date +%s)
 cargo build --release -p ferrocore-simulator --example seeds

@@ -17,7 +17,7 @@ use crate::invariants::election_safety::ElectionSafety;
 use crate::invariants::term_monotonic::TermMonotonic;
 use crate::invariants::watch_delivery::WatchDelivery;
 use crate::invariants::{
-    Violation, convergence, ip_unique, linearizability, pool_capacity, recovery,
+    Violation, convergence, ip_unique, linearizability, pool_capacity, recovery, volume_attachment,
 };
 use crate::observer::Observer;
 use crate::panics;
@@ -79,6 +79,7 @@ impl Checks {
         self.admission.check(&ctx.history, agreed, &mut out);
         ip_unique::check(agreed.objects(), &mut out);
         pool_capacity::check(self.pool, agreed.objects(), &mut out);
+        volume_attachment::check(agreed.objects(), &mut out);
         recovery::check(&ctx.controllers.lives(), &mut out);
         mix_step(ctx, step, agreed.revision(), &metrics);
         self.trace_roles(ctx, &metrics);

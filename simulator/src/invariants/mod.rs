@@ -13,6 +13,7 @@
 //! | `admission` | invalid objects never reach the store; stored objects pass validation | every step |
 //! | `ip_unique` | no IP is handed to two VirtualIPs | every step |
 //! | `pool_capacity` | no pool hands out more than it holds | every step |
+//! | `volume_attachment` | a volume is attached to at most one machine | every step |
 //! | `recovery` | a crashed controller restarts from its disk | every step |
 //! | `linearizability` | the client history is linearizable, per key (Porcupine-style) | end |
 //! | `convergence` | once faults heal, everything converges within a bound | end |
@@ -30,6 +31,7 @@ pub(crate) mod pool_capacity;
 pub(crate) mod recovery;
 pub(crate) mod revisions;
 pub(crate) mod term_monotonic;
+pub(crate) mod volume_attachment;
 pub(crate) mod watch_delivery;
 
 /// A broken rule.
