@@ -381,6 +381,44 @@ impl Cluster {
         }
     }
 
+    /// Merges `plane` into the `[plane]` table of every controller's config (control-plane
+    /// timing knobs: heartbeat, grace period, command retry, ...). Call it before starting.
+    ///
+    /// # Errors
+    /// If a config cannot be read or written.
+    pub fn configure_plane(&self, plane: &toml::Table) -> anyhow::Result<()> {
+        for id in self.ids() {
+            let path = self.controller_dir(id).join("controller.toml");
+            let mut config: toml::Table = toml::from_str(&std::fs::read_to_string(&path)?)?;
+            let table = config
+                .entry("plane")
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            let toml::Value::Table(table) = table else {
+                bail!("{}: plane is not a table", path.display());
+            };
+            for (k, v) in plane {
+                table.insert(k.clone(), v.clone());
+            }
+            std::fs::write(&path, toml::to_string(&config)?)?;
+        }
+        Ok(())
+    }
+
+    /// The node bootstrap token (the `node-bootstrap` line of the tokens file): what a new
+    /// `ferrocore node` presents once to `node.join`.
+    ///
+    /// # Errors
+    /// If the tokens file has no such line.
+    pub fn node_token(&self) -> anyhow::Result<String> {
+        let tokens = std::fs::read_to_string(self.dir.path().join("tokens"))?;
+        Ok(tokens
+            .lines()
+            .find_map(|l| l.strip_prefix("node-bootstrap "))
+            .context("no node bootstrap token")?
+            .trim()
+            .to_owned())
+    }
+
     /// Waits until controller `id` serves a linearizable list (it has a leader and has
     /// recovered its store).
     ///

@@ -138,6 +138,8 @@ impl Hub {
                 match pool::reconcile_registration(&ctx, node, p) {
                     Ok(c) => {
                         commands.extend(c);
+                        self.registrations
+                            .insert(pref.clone(), (node.clone(), p.clone()));
                         accepted.insert(pref);
                     }
                     Err(e) => refused.push(e.to_string()),

@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use ferrocore_api::iri::protocol::{NodeName, PoolKind, PoolRef};
+use ferrocore_api::iri::protocol::{NodeName, PoolKind, PoolRef, PoolRegistration};
 use ferrocore_api::{Kind, Object, ObjectKey};
 use ferrocore_consensus::{Revision, WatchError, WatchEvent};
 use ferrocore_runtime::{MonoTime, sleep, spawn};
@@ -74,7 +74,18 @@ pub(crate) struct Hub {
     pub(crate) inflight: Inflight,
     pub(crate) next_resync: MonoTime,
     pub(crate) pending_acks: Vec<PendingAck>,
+    /// Each registered pool's last registration and node, to recompute `allocatable` when
+    /// what is bound to it changes (a node registers once per session).
+    pub(crate) registrations: BTreeMap<PoolRef, (NodeName, PoolRegistration)>,
+    /// Pools whose bound objects changed since their status was last recomputed.
+    pub(crate) stale_pools: BTreeSet<PoolRef>,
+    /// When stale pools are recomputed next (at most once per [`POOL_REFRESH_EVERY`]).
+    pub(crate) next_pool_refresh: MonoTime,
 }
+
+/// How often pool capacity is recomputed at most while objects bind and go: often enough that
+/// `allocatable` follows within a second, rarely enough that 200 binds cost a few pool writes.
+pub(crate) const POOL_REFRESH_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
 
 impl std::fmt::Debug for Hub {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -151,6 +162,7 @@ impl Hub {
             self.health.poll_timeout(),
             self.inflight.poll_timeout(),
             Some(self.next_resync),
+            (!self.stale_pools.is_empty()).then_some(self.next_pool_refresh),
         ]
         .into_iter()
         .flatten()
@@ -191,14 +203,16 @@ impl Hub {
             let mut state = write(&self.env.state);
             for event in batch {
                 let old_refs = state.cache.names(&event.key);
+                let old_pool = super::cache::api_key(&event.key)
+                    .and_then(|k| state.cache.get(&k).and_then(bound_pool));
                 if let Some(change) = state.cache.apply(event, cipher) {
                     wake.extend(state.cache.wakes(&change, &old_refs));
-                    changes.push(change);
+                    changes.push((change, old_pool));
                 }
             }
         }
-        for change in &changes {
-            self.on_change(change);
+        for (change, old_pool) in &changes {
+            self.on_change(change, old_pool.clone());
         }
         for key in wake {
             self.wake(&key);
@@ -208,8 +222,13 @@ impl Hub {
         }
     }
 
-    fn on_change(&mut self, change: &Change) {
+    fn on_change(&mut self, change: &Change, old_pool: Option<PoolRef>) {
         let now = self.now();
+        let new_pool = change.new.as_ref().and_then(bound_pool);
+        if old_pool != new_pool || change.new.is_none() {
+            self.stale_pools
+                .extend(old_pool.into_iter().chain(new_pool));
+        }
         match &change.new {
             Some(_) => self.ensure_actor(&change.key),
             None => {
@@ -247,6 +266,10 @@ impl Hub {
         self.health_input(HealthInput::Tick);
         for key in self.inflight.expired(now) {
             self.wake(&key);
+        }
+        if now >= self.next_pool_refresh && !self.stale_pools.is_empty() {
+            self.next_pool_refresh = now + POOL_REFRESH_EVERY;
+            self.refresh_pools();
         }
         if now >= self.next_resync {
             self.next_resync = now + self.config.resync();
@@ -342,6 +365,46 @@ impl Hub {
                 }
             });
         }
+    }
+}
+
+/// The pool an object is bound to (Machines, Volumes and Buckets; others: none).
+fn bound_pool(object: &Object) -> Option<PoolRef> {
+    let (kind, name) = match object {
+        Object::Machine(m) => (PoolKind::Machine, &m.spec.machine_pool_ref.as_ref()?.name),
+        Object::Volume(v) => (PoolKind::Volume, &v.spec.volume_pool_ref.as_ref()?.name),
+        Object::Bucket(b) => (PoolKind::Bucket, &b.spec.bucket_pool_ref.as_ref()?.name),
+        _ => return None,
+    };
+    Some(PoolRef {
+        kind,
+        name: name.clone(),
+    })
+}
+
+impl Hub {
+    /// Recomputes the status (capacity, allocatable) of every stale pool from its node's last
+    /// registration; writes only what changed.
+    fn refresh_pools(&mut self) {
+        let stale = std::mem::take(&mut self.stale_pools);
+        let commands: Vec<Command> = {
+            let state = read(&self.env.state);
+            let ctx = crate::reconcile::Ctx {
+                now: self.now(),
+                wall: self.env.clock.wall(),
+                view: state.cache.view(),
+                reports: &state.reports,
+            };
+            stale
+                .iter()
+                .filter_map(|p| self.registrations.get(p))
+                .filter_map(|(node, reg)| {
+                    crate::reconcile::pool::reconcile_registration(&ctx, node, reg).ok()
+                })
+                .flatten()
+                .collect()
+        };
+        self.carry_out(commands);
     }
 }
 

@@ -116,6 +116,9 @@ async fn start(plane: &Plane) {
         inflight: Inflight::new(retry, retry_max),
         next_resync: now + config.resync(),
         pending_acks: Vec::new(),
+        registrations: std::collections::BTreeMap::new(),
+        stale_pools: std::collections::BTreeSet::new(),
+        next_pool_refresh: now,
         actors: std::collections::BTreeMap::new(),
         config,
     };

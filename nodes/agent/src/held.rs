@@ -113,24 +113,22 @@ impl Holdings {
             h.reported = None;
         }
     }
+}
 
-    /// The status file's lines.
-    pub(crate) fn lines(&self) -> Vec<Line> {
-        self.objects
-            .iter()
-            .map(|(uid, h)| Line {
-                kind: h.key.kind.name().to_owned(),
-                namespace: h.key.namespace.clone(),
-                name: h.key.name.clone(),
-                uid: uid.0.clone(),
-                pool: h.pool.name.clone(),
-                state: h
-                    .reported
-                    .as_ref()
-                    .map_or_else(|| "Unknown".into(), state_name),
-            })
-            .collect()
-    }
+/// The status file's lines: one per object a runtime holds (so an object created twice shows
+/// twice), with the state the runtime reports now.
+pub(crate) fn status_lines(found: &[crate::pools::Found]) -> Vec<Line> {
+    found
+        .iter()
+        .map(|(object, pool, state)| Line {
+            kind: object.key.kind.name().to_owned(),
+            namespace: object.key.namespace.clone(),
+            name: object.key.name.clone(),
+            uid: object.uid.0.clone(),
+            pool: pool.name.clone(),
+            state: state_name(state),
+        })
+        .collect()
 }
 
 /// A short name of a state for the status file.
@@ -181,7 +179,10 @@ mod tests {
         assert_eq!(r.generation, Generation(2));
         assert!(h.observe(&uid, state).is_none(), "unchanged: no report");
         h.reset_reports();
-        assert_eq!(h.lines()[0].state, "Unknown");
+        assert!(
+            h.observe(&uid, ReportedState::Machine(Default::default()))
+                .is_some()
+        );
         assert!(h.observe(&uid, ReportedState::Absent).is_some());
         assert!(h.tracked().is_empty(), "absent objects are forgotten");
     }

@@ -20,6 +20,7 @@ mod certs;
 mod compute;
 mod config;
 mod held;
+mod link;
 mod pools;
 mod session;
 mod storage;

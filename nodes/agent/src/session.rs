@@ -9,35 +9,30 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ferrocore_api::iri::protocol::{
-    CommandOutcome, CommandResult, ControllerMessage, ErrorCode, FRAME_MAX_BYTES, Frame, Freshness,
-    Heartbeat, NodeCommand, NodeMessage, PROTOCOL_VERSION, Register, decode_frame, encode_frame,
+    CommandOutcome, CommandResult, FRAME_MAX_BYTES, Frame, Freshness, Heartbeat, NodeCommand,
+    NodeMessage, PROTOCOL_VERSION, Register, encode_frame,
 };
 use ferrocore_runtime::frame::{read_frame, write_frame};
-use ferrocore_runtime::{Alpn, Clock, Endpoint, MaxFrameLen, PeerConnection, sleep, timeout};
+use ferrocore_runtime::{
+    Alpn, Clock, Endpoint, MaxFrameLen, PeerConnection, sleep, spawn, timeout,
+};
 use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::mpsc;
 
 use crate::certs::resolve;
 use crate::config::NodeConfig;
 use crate::held::Holdings;
+use crate::link::{Dialer, Due, Ended, Reaction, SessionCore, Target};
 use crate::pools::Pools;
-
-/// Longest pause between connection attempts.
-const RECONNECT_MAX: Duration = Duration::from_secs(10);
 
 /// How long a connection attempt may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Frames read ahead of the session loop: the reader waits when the loop falls behind.
+const READ_AHEAD_MAX: usize = 64;
+
 fn max_frame() -> MaxFrameLen {
     MaxFrameLen::new(u32::try_from(FRAME_MAX_BYTES).unwrap_or(u32::MAX))
-}
-
-/// Why a session ended.
-#[derive(Debug)]
-enum Ended {
-    /// The controller does not lead; the leader's address if it knows it.
-    Redirect(Option<String>),
-    /// The connection failed or closed.
-    Closed(String),
 }
 
 /// The agent: its pools and what they hold.
@@ -77,48 +72,73 @@ impl Writer {
 
 /// Runs sessions for ever.
 pub(crate) async fn run(mut agent: Agent, endpoint: Endpoint) {
-    let mut pause = agent.config.reconnect();
-    let mut hint: Option<SocketAddr> = None;
-    let mut next = 0usize;
+    let mut dialer = Dialer::new(agent.config.controllers.clone(), agent.config.reconnect());
     loop {
-        let addr = hint.take().or_else(|| {
-            let controllers = &agent.config.controllers;
-            let addr = &controllers[next % controllers.len()];
-            next = next.wrapping_add(1);
-            resolve(addr)
-        });
-        if let Some(addr) = addr {
-            let server_name = agent.config.server_name.clone();
-            let dial = timeout(
-                CONNECT_TIMEOUT,
-                endpoint.connect(addr, &server_name, Alpn::Node),
-            );
-            match dial.await {
-                Ok(Ok(conn)) => {
-                    let started = agent.clock.now();
-                    let ended = serve(&mut agent, &conn).await;
-                    conn.close(ferrocore_runtime::CloseCode::NORMAL, "session ended");
-                    if agent.clock.now().saturating_since(started) > RECONNECT_MAX {
-                        pause = agent.config.reconnect();
-                    }
-                    match ended {
-                        Ended::Redirect(Some(leader)) => {
-                            tracing::info!(%addr, %leader, "not the leader; following");
-                            hint = resolve(&leader).filter(|l| *l != addr);
-                            if hint.is_some() {
-                                continue;
-                            }
-                        }
-                        Ended::Redirect(None) => tracing::debug!(%addr, "no leader yet"),
-                        Ended::Closed(why) => tracing::info!(%addr, %why, "session ended"),
-                    }
-                }
-                Ok(Err(e)) => tracing::debug!(%addr, error = %e, "cannot connect"),
-                Err(_) => tracing::debug!(%addr, "connect timed out"),
-            }
+        let name = match dialer.target() {
+            Some(Target::Configured(a) | Target::Named(a)) => a,
+            None => String::new(),
+        };
+        if let Some(addr) = resolve(&name)
+            && let Some((ended, lasted)) = session_at(&mut agent, &endpoint, addr).await
+            && dialer.ended(&name, &ended, lasted)
+        {
+            continue;
         }
-        sleep(pause).await;
-        pause = (pause * 2).min(RECONNECT_MAX);
+        sleep(dialer.pause()).await;
+    }
+}
+
+/// Dials `addr` and runs one session; how it ended and how long it lasted (`None`: no
+/// connection).
+async fn session_at(
+    agent: &mut Agent,
+    endpoint: &Endpoint,
+    addr: SocketAddr,
+) -> Option<(Ended, Duration)> {
+    let server_name = agent.config.server_name.clone();
+    let dial = timeout(
+        CONNECT_TIMEOUT,
+        endpoint.connect(addr, &server_name, Alpn::Node),
+    );
+    let conn = match dial.await {
+        Ok(Ok(conn)) => conn,
+        Ok(Err(e)) => {
+            tracing::debug!(%addr, error = %e, "cannot connect");
+            return None;
+        }
+        Err(_) => {
+            tracing::debug!(%addr, "connect timed out");
+            return None;
+        }
+    };
+    let started = agent.clock.now();
+    let ended = serve(agent, &conn).await;
+    conn.close(ferrocore_runtime::CloseCode::NORMAL, "session ended");
+    log_end(addr, &ended);
+    Some((ended, agent.clock.now().saturating_since(started)))
+}
+
+fn log_end(addr: SocketAddr, ended: &Ended) {
+    match ended {
+        Ended::Redirect(Some(leader)) => {
+            tracing::info!(%addr, %leader, "not the leader; following");
+        }
+        Ended::Redirect(None) => tracing::debug!(%addr, "no leader yet"),
+        Ended::Closed(why) => tracing::info!(%addr, %why, "session ended"),
+    }
+}
+
+/// Reads frames into a channel: reading a frame is not cancel-safe, so it must not race a
+/// timer in `select!` (a half-read frame would be lost and the stream desynchronised).
+async fn read_ahead(mut recv: Recv, out: mpsc::Sender<Result<Option<Vec<u8>>, String>>) {
+    loop {
+        let frame = read_frame(&mut recv, max_frame())
+            .await
+            .map_err(|e| e.to_string());
+        let last = !matches!(frame, Ok(Some(_)));
+        if out.send(frame).await.is_err() || last {
+            return;
+        }
     }
 }
 
@@ -132,81 +152,82 @@ async fn serve(agent: &mut Agent, conn: &PeerConnection) -> Ended {
         send: stream.send,
         seq: 0,
     };
-    let mut recv: Recv = stream.recv;
-    let register = Register {
-        protocol_version: PROTOCOL_VERSION,
-        pools: agent.pools.registrations(),
+    let (frames_tx, mut frames) = mpsc::channel(READ_AHEAD_MAX);
+    let reader = spawn(read_ahead(stream.recv, frames_tx));
+    let ended = async {
+        let register = Register {
+            protocol_version: PROTOCOL_VERSION,
+            pools: agent.pools.registrations(),
+        };
+        let seq = writer
+            .send(NodeMessage::Register(register))
+            .await
+            .map_err(Ended::Closed)?;
+        agent.holdings.reset_reports();
+        let (hb, poll) = (agent.config.heartbeat(), agent.config.poll());
+        let mut core = SessionCore::new(seq, agent.clock.now(), hb, poll);
+        loop {
+            let wait = core.deadline().saturating_since(agent.clock.now());
+            tokio::select! {
+                biased;
+                frame = frames.recv() => {
+                    let bytes = match frame {
+                        Some(Ok(bytes)) => bytes,
+                        Some(Err(e)) => return Err(Ended::Closed(e)),
+                        None => None,
+                    };
+                    let reaction = core.on_frame(bytes.as_deref());
+                    react(agent, &mut writer, reaction).await?;
+                }
+                () = sleep(wait) => {
+                    let due = core.on_timer(agent.clock.now());
+                    on_due(agent, &mut writer, due, core.registered())
+                        .await
+                        .map_err(Ended::Closed)?;
+                }
+            }
+        }
     };
-    let register_seq = match writer.send(NodeMessage::Register(register)).await {
-        Ok(seq) => seq,
-        Err(e) => return Ended::Closed(e),
-    };
-    agent.holdings.reset_reports();
-    let mut registered = false;
-    let mut heartbeat = agent.clock.now();
-    let mut poll = agent.clock.now();
-    loop {
-        let now = agent.clock.now();
-        let due = heartbeat.min(poll);
-        let frame = tokio::select! {
-            biased;
-            frame = read_frame(&mut recv, max_frame()) => frame,
-            () = sleep(due.saturating_since(now)) => {
-                let result = if agent.clock.now() >= heartbeat {
-                    heartbeat = agent.clock.now() + agent.config.heartbeat();
-                    let beat = Heartbeat { pools: agent.pools.heartbeats() };
-                    writer.send(NodeMessage::Heartbeat(beat)).await.map(|_| ())
-                } else {
-                    poll = agent.clock.now() + agent.config.poll();
-                    poll_objects(agent, &mut writer, registered).await
-                };
-                if let Err(e) = result {
-                    return Ended::Closed(e);
-                }
-                continue;
+    let result: Result<std::convert::Infallible, Ended> = ended.await;
+    reader.abort();
+    match result {
+        Err(ended) => ended,
+    }
+}
+
+/// Carries out what the core made of a controller frame.
+async fn react(agent: &mut Agent, writer: &mut Writer, reaction: Reaction) -> Result<(), Ended> {
+    match reaction {
+        Reaction::Nothing => Ok(()),
+        Reaction::End(ended) => Err(ended),
+        Reaction::SendInventory => send_inventory(agent, writer).await.map_err(Ended::Closed),
+        Reaction::Run(command) => {
+            for m in run_command(agent, *command) {
+                writer.send(m).await.map_err(Ended::Closed)?;
             }
-        };
-        let bytes = match frame {
-            Ok(Some(bytes)) => bytes,
-            Ok(None) => return Ended::Closed("the controller closed the stream".into()),
-            Err(e) => return Ended::Closed(e.to_string()),
-        };
-        let message: Frame<ControllerMessage> = match decode_frame(&bytes) {
-            Ok(m) => m,
-            Err(e) => return Ended::Closed(format!("undecodable frame from the controller: {e}")),
-        };
-        match message.body {
-            ControllerMessage::Ack { seq } if seq == register_seq => {
-                registered = true;
-                tracing::info!("registered");
-                if let Err(e) = send_inventory(agent, &mut writer).await {
-                    return Ended::Closed(e);
-                }
-            }
-            ControllerMessage::Ack { .. } | ControllerMessage::JoinAccepted(_) => {}
-            ControllerMessage::Error(e) if e.code == ErrorCode::NotLeader => {
-                return Ended::Redirect(e.leader);
-            }
-            ControllerMessage::Error(e) => {
-                tracing::warn!(code = ?e.code, message = %e.message, seq = e.seq, "controller refused");
-                if e.seq == register_seq && !registered {
-                    registered = true;
-                    if let Err(e) = send_inventory(agent, &mut writer).await {
-                        return Ended::Closed(e);
-                    }
-                }
-            }
-            ControllerMessage::Command(command) => {
-                for m in run_command(agent, command) {
-                    if let Err(e) = writer.send(m).await {
-                        return Ended::Closed(e);
-                    }
-                }
-            }
+            Ok(())
         }
     }
 }
 
+/// Carries out a due timer.
+async fn on_due(
+    agent: &mut Agent,
+    writer: &mut Writer,
+    due: Option<Due>,
+    registered: bool,
+) -> Result<(), String> {
+    match due {
+        None => Ok(()),
+        Some(Due::Heartbeat) => {
+            let beat = Heartbeat {
+                pools: agent.pools.heartbeats(),
+            };
+            writer.send(NodeMessage::Heartbeat(beat)).await.map(|_| ())
+        }
+        Some(Due::Poll) => poll_objects(agent, writer, registered).await,
+    }
+}
 /// Runs one command; the messages to send back (the object's report, then the result).
 fn run_command(agent: &mut Agent, command: NodeCommand) -> Vec<NodeMessage> {
     let result = |outcome| {
@@ -275,7 +296,8 @@ async fn poll_objects(
 
 /// `<state_dir>/objects.json`: what the node holds, for operators and tests.
 fn write_status(agent: &Agent) {
-    let Ok(text) = serde_json::to_vec_pretty(&agent.holdings.lines()) else {
+    let Ok(text) = serde_json::to_vec_pretty(&crate::held::status_lines(&agent.pools.inventory()))
+    else {
         return;
     };
     let tmp = agent.status_file.with_extension("json.tmp");
