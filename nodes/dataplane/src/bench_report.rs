@@ -3,10 +3,10 @@
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use crate::bench::{self, Figure, Path as BenchPath};
+use crate::bench_testpmd;
 
 /// What to measure.
 #[derive(Clone, Debug)]
@@ -102,40 +102,57 @@ fn dpdk_comparison(opts: &ReportOptions, out: &mut dyn Write) -> io::Result<()> 
         out,
         "\n# forwarding on one core: net_pcap (infinite_rx) replaying 1,024 overlay flows of 64 B"
     )?;
-    let io = testpmd(opts, &traffic, "io")?;
-    let mac = testpmd(opts, &traffic, "mac")?;
-    for (name, r) in [
-        ("dpdk-testpmd io (touches no packet)", io),
-        ("dpdk-testpmd mac (rewrites Ethernet)", mac),
-    ] {
-        writeln!(
-            out,
-            "{name:<38} {:>8} Mpps",
-            r.wall.map_or_else(|| "n/a".into(), |w| format!("{w:.2}")),
-        )?;
-    }
+    // At least four per-second reports: the first (start-up) is skipped, the median of the
+    // rest is taken.
+    let secs = opts.time.as_secs().max(3) + 3;
+    let io = bench_testpmd::run(&opts.testpmd, &traffic, "io", secs)?;
+    let mac = bench_testpmd::run(&opts.testpmd, &traffic, "mac", secs)?;
     let ours = ours_on_dpdk(&traffic, opts.time)?;
-    let share = |r: Rate| {
-        r.wall.map_or_else(
+    let ours_cpu = ours.packets as f64 / ours.cpu.as_secs_f64().max(1e-9) / 1e6;
+    let mpps = |x: Option<f64>| x.map_or_else(|| "n/a".into(), |w| format!("{w:.2}"));
+    let share = |ours: f64, peer: Option<f64>| {
+        peer.map_or_else(
             || "n/a".into(),
-            |w| format!("{:.0}%", 100.0 * ours.mpps() / w.max(1e-9)),
+            |p| format!("{:.0}%", 100.0 * ours / p.max(1e-9)),
         )
     };
     writeln!(
         out,
-        "{:<38} {:>8.2} Mpps ({} of testpmd io, {} of mac; {} of {} forwarded)",
+        "{:<38} {:>8} {:>14}",
+        "", "Mpps (wall)", "Mpps per CPU-s"
+    )?;
+    for (name, r) in [
+        ("dpdk-testpmd io (touches no packet)", io),
+        ("dpdk-testpmd mac (rewrites Ethernet)", mac),
+    ] {
+        writeln!(out, "{name:<38} {:>11} {:>14}", mpps(r.wall), mpps(r.cpu))?;
+    }
+    writeln!(
+        out,
+        "{:<38} {:>11.2} {ours_cpu:>14.2}   ({} of {} forwarded)",
         "ferrocore overlay pipeline on DPDK",
         ours.mpps(),
-        share(io),
-        share(mac),
         ours.forwarded,
         ours.packets
     )?;
     writeln!(
         out,
-        "{:<38} (the worker ran {:.0}% of the wall time: less means other processes took the \
-         core and every rate here is depressed)",
-        "",
+        "{:<38} {:>11} {:>14}",
+        "  share of testpmd io",
+        share(ours.mpps(), io.wall),
+        share(ours_cpu, io.cpu)
+    )?;
+    writeln!(
+        out,
+        "{:<38} {:>11} {:>14}",
+        "  share of testpmd mac",
+        share(ours.mpps(), mac.wall),
+        share(ours_cpu, mac.cpu)
+    )?;
+    writeln!(
+        out,
+        "(our worker ran {:.0}% of the wall time; under 100% other processes took the core, \
+         which depresses wall rates but not rates per CPU-second)",
         100.0 * ours.cpu.as_secs_f64() / ours.elapsed.as_secs_f64().max(1e-9)
     )?;
     let _ = std::fs::remove_dir_all(&dir);
@@ -171,68 +188,4 @@ fn ours_on_dpdk(traffic: &Path, time: Duration) -> io::Result<Figure> {
 #[cfg(not(feature = "dpdk"))]
 fn ours_on_dpdk(_: &Path, _: Duration) -> io::Result<Figure> {
     Err(io::Error::other("built without the DPDK backend"))
-}
-
-/// A testpmd run's forwarding rate.
-#[derive(Clone, Copy, Debug)]
-struct Rate {
-    /// Steady RX rate in Mpps of wall time (the median of testpmd's per-second reports after
-    /// the first), if testpmd printed any (on a loaded machine it may not).
-    wall: Option<f64>,
-}
-
-/// Runs testpmd on the same virtual device, forwarding port 0 to itself.
-fn testpmd(opts: &ReportOptions, traffic: &Path, mode: &str) -> io::Result<Rate> {
-    // At least four per-second reports: the first (start-up) is skipped, the median of the
-    // rest is taken.
-    let secs = opts.time.as_secs().max(3) + 3;
-    let out = Command::new("timeout")
-        .args(["-s", "INT", &secs.to_string()])
-        .arg(&opts.testpmd)
-        .args([
-            "-l",
-            "0-1",
-            "--no-huge",
-            "-m",
-            "1024",
-            "--no-pci",
-            "--log-level",
-            "*:error",
-        ])
-        .arg(format!("--file-prefix=fcbench-tp{}", std::process::id()))
-        .arg(format!(
-            "--vdev=net_pcap0,rx_pcap={},infinite_rx=1",
-            traffic.display()
-        ))
-        .args([
-            "--",
-            "--auto-start",
-            "--stats-period",
-            "1",
-            "--port-topology=loop",
-            "--total-num-mbufs=32768",
-        ])
-        .arg(format!("--forward-mode={mode}"))
-        .output()?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    let all: Vec<f64> = text
-        .lines()
-        .filter_map(|l| l.trim().strip_prefix("Rx-pps:"))
-        .filter_map(|rest| rest.split_whitespace().next()?.parse().ok())
-        .collect();
-    // Skip the start-up report; on a loaded machine testpmd may print only one.
-    let mut pps: Vec<f64> = all.iter().skip(1).copied().filter(|&p| p > 0.0).collect();
-    if pps.is_empty() {
-        pps = all.into_iter().filter(|&p| p > 0.0).collect();
-    }
-    if !text.contains("RX-packets:") {
-        return Err(io::Error::other(format!(
-            "testpmd did not run:\n{text}{}",
-            String::from_utf8_lossy(&out.stderr)
-        )));
-    }
-    pps.sort_by(f64::total_cmp);
-    Ok(Rate {
-        wall: pps.get(pps.len() / 2).map(|p| p / 1e6),
-    })
 }

@@ -6,6 +6,7 @@
 //! It is not the network agent: it holds no view of the cluster, only what it is programmed
 //! with over its local API (a unix socket with bincode frames).
 
+mod bench_testpmd;
 mod conntrack;
 mod counters;
 mod fasthash;

@@ -91,7 +91,7 @@ impl L3 {
 }
 
 /// Classifies an Ethernet frame.
-#[inline]
+#[inline(always)] // builds the L3 in its caller's frame: a copy right after would stall
 pub(crate) fn classify(frame: &[u8]) -> Result<Class, ParseError> {
     let eth = EthernetFrame::new_checked(frame).map_err(|_| ParseError::Malformed)?;
     match eth.ethertype() {
@@ -103,7 +103,7 @@ pub(crate) fn classify(frame: &[u8]) -> Result<Class, ParseError> {
 }
 
 /// Locates the headers of the IP packet that starts at `l3` in `frame`.
-#[inline]
+#[inline(always)] // see classify
 pub(crate) fn parse_ip(frame: &[u8], l3: usize, v6: bool) -> Result<L3, ParseError> {
     let bytes = frame.get(l3..).ok_or(ParseError::Malformed)?;
     let (src, dst, proto, hdr, total, ttl) = if v6 {
@@ -161,7 +161,7 @@ pub(crate) fn parse_ip(frame: &[u8], l3: usize, v6: bool) -> Result<L3, ParseErr
     Ok(l)
 }
 
-#[inline]
+#[inline(always)] // see classify
 fn parse_l4(l: &mut L3, seg: &[u8]) -> Result<(), ParseError> {
     let be16 = |o: usize| u16::from_be_bytes([seg[o], seg[o + 1]]);
     match l.proto {
