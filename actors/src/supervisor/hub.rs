@@ -229,6 +229,21 @@ impl Hub {
             self.stale_pools
                 .extend(old_pool.into_iter().chain(new_pool));
         }
+        // A class appeared, changed or went: which pools offer it may change too.
+        let classes_of = match change.key.kind {
+            Kind::MachineClass => Some(PoolKind::Machine),
+            Kind::VolumeClass => Some(PoolKind::Volume),
+            Kind::BucketClass => Some(PoolKind::Bucket),
+            _ => None,
+        };
+        if let Some(kind) = classes_of {
+            let pools = self
+                .registrations
+                .keys()
+                .filter(|p| p.kind == kind)
+                .cloned();
+            self.stale_pools.extend(pools);
+        }
         match &change.new {
             Some(_) => self.ensure_actor(&change.key),
             None => {

@@ -3,6 +3,7 @@
 mod cli;
 mod compute;
 mod dataplane;
+mod plane;
 mod reflector;
 mod storage;
 mod store;
