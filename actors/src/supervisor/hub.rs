@@ -106,6 +106,13 @@ impl Hub {
         let mut stop = self.env.stop.clone();
         loop {
             let deadline = self.deadline();
+            // Timers run before more events are taken: a steady stream of watch batches and
+            // node messages (the branches below win a biased select) must not starve them.
+            if deadline <= self.now() {
+                self.on_tick();
+                tokio::task::yield_now().await;
+                continue;
+            }
             let wait = deadline.saturating_since(self.now());
             tokio::select! {
                 biased;
@@ -236,6 +243,17 @@ impl Hub {
             Kind::BucketClass => Some(PoolKind::Bucket),
             _ => None,
         };
+        // The pool itself changed (its registration's write landed, or a write raced one):
+        // recompute; nothing is written when it already matches.
+        if let Some(kind) = PoolKind::of(change.key.kind) {
+            let pool = PoolRef {
+                kind,
+                name: change.key.name.clone(),
+            };
+            if self.registrations.contains_key(&pool) {
+                self.stale_pools.insert(pool);
+            }
+        }
         if let Some(kind) = classes_of {
             let pools = self
                 .registrations
@@ -288,6 +306,7 @@ impl Hub {
         }
         if now >= self.next_resync {
             self.next_resync = now + self.config.resync();
+            self.stale_pools.extend(self.registrations.keys().cloned());
             for cell in self.actors.values() {
                 cell.wake();
             }
