@@ -77,6 +77,7 @@ async fn start_cluster(dir: &std::path::Path) -> Result<Vec<Node<TokioRuntime>>,
         let mut config = NodeConfig::new(NodeId(id), dir.join(format!("node{id}")));
         config.raft.snapshot_policy = openraft::SnapshotPolicy::LogsSinceLast(50_000);
         config.flush = crate::FlushMode::Background;
+        config.append_timeout = Some(crate::APPEND_TIMEOUT_PRODUCTION);
         let node = Node::<TokioRuntime>::open(
             config,
             disk.clone(),

@@ -26,7 +26,7 @@ mod watch_stream;
 pub use codec::DecodeError;
 pub use log::{FlushMode, LogError, LogStore, SEGMENT_BYTES_DEFAULT};
 pub use network::{InProcessNetwork, RaftServer, RaftTransport, TransportError, TransportFuture};
-pub use node::{Node, NodeConfig, NodeError, ProposeError, ReadIndex};
+pub use node::{APPEND_TIMEOUT_PRODUCTION, Node, NodeConfig, NodeError, ProposeError, ReadIndex};
 pub use state_machine::StateMachine;
 pub use store::{
     Command, CommandResult, EventType, JsonObject, ListOptions, ListPage, ObjectKey, ObjectStore,

@@ -70,6 +70,7 @@ enum Request<RT: AsyncRuntime> {
     Snapshot {
         vote: Vote,
         meta: SnapshotMeta,
+        #[serde(with = "crate::codec::bytes")]
         data: Vec<u8>,
     },
     Vote(VoteRequest<Types<RT>>),
@@ -204,13 +205,17 @@ pub(crate) async fn forward_propose<RT: AsyncRuntime>(
 /// openraft's network factory over a [`RaftTransport`].
 pub(crate) struct NetworkFactory<RT> {
     transport: Arc<dyn RaftTransport>,
+    append_timeout: Option<Duration>,
     _rt: PhantomData<fn() -> RT>,
 }
 
 impl<RT> NetworkFactory<RT> {
-    pub(crate) fn new(transport: Arc<dyn RaftTransport>) -> Self {
+    /// `append_timeout`: how long an AppendEntries exchange may take (see
+    /// `NodeConfig::append_timeout`); `None` uses openraft's TTL (the heartbeat interval).
+    pub(crate) fn new(transport: Arc<dyn RaftTransport>, append_timeout: Option<Duration>) -> Self {
         Self {
             transport,
+            append_timeout,
             _rt: PhantomData,
         }
     }
@@ -222,6 +227,7 @@ impl<RT: AsyncRuntime> RaftNetworkFactory<Types<RT>> for NetworkFactory<RT> {
     async fn new_client(&mut self, target: NodeId, node: &NodeAddr) -> Connection<RT> {
         Connection {
             transport: self.transport.clone(),
+            append_timeout: self.append_timeout,
             target,
             addr: node.clone(),
             _rt: PhantomData,
@@ -232,6 +238,7 @@ impl<RT: AsyncRuntime> RaftNetworkFactory<Types<RT>> for NetworkFactory<RT> {
 /// One member's view of another, for openraft.
 pub(crate) struct Connection<RT> {
     transport: Arc<dyn RaftTransport>,
+    append_timeout: Option<Duration>,
     target: NodeId,
     addr: NodeAddr,
     _rt: PhantomData<fn() -> RT>,
@@ -241,11 +248,11 @@ impl<RT: AsyncRuntime> Connection<RT> {
     async fn exchange(
         &self,
         request: &Request<RT>,
-        option: &RPCOption,
+        ttl: Duration,
     ) -> Result<Reply<RT>, RPCError<Types<RT>>> {
         let frame = codec::encode(request);
         let call = self.transport.call(self.target, &self.addr, frame);
-        let reply = Types::<RT>::timeout(option.hard_ttl(), call)
+        let reply = Types::<RT>::timeout(ttl, call)
             .await
             .map_err(|_| RPCError::Unreachable(Unreachable::from_string("Raft RPC timed out")))?
             .map_err(|e| match e {
@@ -280,7 +287,12 @@ impl<RT: AsyncRuntime> RaftNetworkV2<Types<RT>> for Connection<RT> {
         rpc: AppendEntriesRequest<Types<RT>>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<Types<RT>>, RPCError<Types<RT>>> {
-        match self.exchange(&Request::Append(rpc), &option).await? {
+        // openraft hands replication the heartbeat interval as TTL; a follower busy with a large
+        // batch and its fsync often needs longer, and a timed-out append counts as unreachable
+        // and puts the stream into backoff: writes then stall for hundreds of milliseconds.
+        let ttl = option.hard_ttl();
+        let ttl = self.append_timeout.map_or(ttl, |t| t.max(ttl));
+        match self.exchange(&Request::Append(rpc), ttl).await? {
             Reply::Append(r) => r.map_err(remote),
             _ => Err(mismatch()),
         }
@@ -291,7 +303,10 @@ impl<RT: AsyncRuntime> RaftNetworkV2<Types<RT>> for Connection<RT> {
         rpc: VoteRequest<Types<RT>>,
         option: RPCOption,
     ) -> Result<VoteResponse<Types<RT>>, RPCError<Types<RT>>> {
-        match self.exchange(&Request::Vote(rpc), &option).await? {
+        match self
+            .exchange(&Request::Vote(rpc), option.hard_ttl())
+            .await?
+        {
             Reply::Vote(r) => r.map_err(remote),
             _ => Err(mismatch()),
         }
@@ -302,7 +317,10 @@ impl<RT: AsyncRuntime> RaftNetworkV2<Types<RT>> for Connection<RT> {
         rpc: VoteRequest<Types<RT>>,
         option: RPCOption,
     ) -> Result<VoteResponse<Types<RT>>, RPCError<Types<RT>>> {
-        match self.exchange(&Request::PreVote(rpc), &option).await? {
+        match self
+            .exchange(&Request::PreVote(rpc), option.hard_ttl())
+            .await?
+        {
             Reply::Vote(r) => r.map_err(remote),
             _ => Err(mismatch()),
         }
@@ -321,7 +339,7 @@ impl<RT: AsyncRuntime> RaftNetworkV2<Types<RT>> for Connection<RT> {
             data: snapshot.snapshot.into_inner(),
         };
         let reply = self
-            .exchange(&request, &option)
+            .exchange(&request, option.hard_ttl())
             .await
             .map_err(|e| match e {
                 RPCError::Network(n) => StreamingError::Network(n),

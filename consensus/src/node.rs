@@ -47,10 +47,21 @@ pub struct NodeConfig {
     pub segment_bytes_max: u64,
     /// Watch events kept for watchers that resume.
     pub watch_retention: usize,
-    /// How appends reach the disk: [`FlushMode::Background`] (group commit on a writer thread)
-    /// for a production controller, [`FlushMode::Inline`] (the default) under the simulator.
+    /// How appends reach the disk: [`FlushMode::Background`] (group commit on a writer thread,
+    /// and snapshots encoded and written on a blocking thread) for a production controller,
+    /// [`FlushMode::Inline`] (the default) under the simulator.
     pub flush: FlushMode,
+    /// How long one AppendEntries exchange may take before the follower counts as unreachable
+    /// (and its replication backs off). `None` (the default, which the simulator keeps) uses
+    /// openraft's TTL, the heartbeat interval; a production controller sets
+    /// [`APPEND_TIMEOUT_PRODUCTION`], because a loaded follower's batch plus fsync often takes
+    /// longer than one heartbeat.
+    pub append_timeout: Option<Duration>,
 }
+
+/// The AppendEntries timeout a production controller uses: well above a loaded follower's
+/// batch + fsync time, short enough that a dead follower's stream backs off within a second.
+pub const APPEND_TIMEOUT_PRODUCTION: Duration = Duration::from_secs(1);
 
 impl NodeConfig {
     /// Production defaults: 150–300 ms elections, 50 ms heartbeats, a snapshot every 10,000
@@ -72,6 +83,7 @@ impl NodeConfig {
             segment_bytes_max: SEGMENT_BYTES_DEFAULT,
             watch_retention: WATCH_RETENTION_DEFAULT,
             flush: FlushMode::Inline,
+            append_timeout: None,
         }
     }
 }
@@ -162,7 +174,12 @@ impl<RT: AsyncRuntime> Node<RT> {
             config.flush,
         )?;
         let snapshots = SnapshotDir::open(disk, &raft_dir.join("snapshots"))?;
-        let shared = Arc::new(SmShared::new(snapshots, config.watch_retention)?);
+        let mut shared = SmShared::new(snapshots, config.watch_retention)?;
+        if config.flush == FlushMode::Background {
+            // Background flushing means a real multi-threaded runtime: snapshots can leave it too.
+            shared = shared.offload_snapshots();
+        }
+        let shared = Arc::new(shared);
         let raft_config = config
             .raft
             .validate()
@@ -170,7 +187,7 @@ impl<RT: AsyncRuntime> Node<RT> {
         let raft = Raft::new(
             config.id,
             Arc::new(raft_config),
-            NetworkFactory::<RT>::new(transport.clone()),
+            NetworkFactory::<RT>::new(transport.clone(), config.append_timeout),
             log.clone(),
             StateMachine::new(shared.clone()),
         )

@@ -17,6 +17,7 @@ use crate::types::SnapshotMeta;
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) struct SnapshotFile {
     pub(crate) meta: SnapshotMeta,
+    #[serde(with = "crate::codec::bytes")]
     pub(crate) data: Vec<u8>,
 }
 

@@ -29,8 +29,12 @@ pub(crate) struct SmState {
 #[derive(Debug)]
 pub(crate) struct SmShared {
     state: Mutex<SmState>,
-    snapshots: SnapshotDir,
+    snapshots: Arc<SnapshotDir>,
     watch_retention: usize,
+    /// Encode and write snapshots on a blocking thread (production): a snapshot of a large
+    /// store takes tens of milliseconds, which on a 2-worker runtime stalled every write.
+    /// The simulator's runtime has no blocking threads and keeps it off.
+    offload_snapshots: bool,
 }
 
 impl SmShared {
@@ -52,9 +56,16 @@ impl SmShared {
         }
         Ok(Self {
             state: Mutex::new(state),
-            snapshots,
+            snapshots: Arc::new(snapshots),
             watch_retention,
+            offload_snapshots: false,
         })
+    }
+
+    /// Builds snapshots on a blocking thread of the async runtime (not under the simulator).
+    pub(crate) fn offload_snapshots(mut self) -> Self {
+        self.offload_snapshots = true;
+        self
     }
 
     /// The applied state, locked briefly for a read.
@@ -100,6 +111,8 @@ impl<RT: AsyncRuntime> RaftSnapshotBuilder<Types<RT>> for StateMachine<RT> {
     type SnapshotData = Cursor<Vec<u8>>;
 
     async fn build_snapshot(&mut self) -> Result<Snapshot, io::Error> {
+        // Only cheap clones (shared objects) under the lock: apply and reads go on while the
+        // image is encoded and written.
         let (meta, image) = {
             let state = self.shared.lock();
             let meta = SnapshotMeta {
@@ -108,13 +121,22 @@ impl<RT: AsyncRuntime> RaftSnapshotBuilder<Types<RT>> for StateMachine<RT> {
             };
             (meta, state.store.image())
         };
-        let file = SnapshotFile {
-            meta: meta.clone(),
-            data: codec::encode(&image),
+        let snapshots = self.shared.snapshots.clone();
+        let write = move || -> io::Result<SnapshotFile> {
+            let file = SnapshotFile {
+                meta,
+                data: codec::encode(&image),
+            };
+            snapshots.save(&file)?;
+            Ok(file)
         };
-        self.shared.snapshots.save(&file)?;
+        let file = if self.shared.offload_snapshots {
+            RT::spawn_blocking(write).await??
+        } else {
+            write()?
+        };
         Ok(Snapshot {
-            meta,
+            meta: file.meta,
             snapshot: Cursor::new(file.data),
         })
     }

@@ -100,9 +100,12 @@ pub struct RaftTiming {
 impl Default for RaftTiming {
     fn default() -> Self {
         Self {
-            heartbeat_interval_ms: 50,
-            election_timeout_min_ms: 150,
-            election_timeout_max_ms: 300,
+            // etcd's defaults (100 ms heartbeat, elections after 1-2 s): under load on a small
+            // machine a heartbeat can take longer than 150 ms, and needless elections cost every
+            // in-flight write.
+            heartbeat_interval_ms: 100,
+            election_timeout_min_ms: 1_000,
+            election_timeout_max_ms: 2_000,
             snapshot_logs: 10_000,
             snapshot_keep_logs: 1_000,
             segment_bytes: ferrocore_consensus::SEGMENT_BYTES_DEFAULT,

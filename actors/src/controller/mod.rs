@@ -17,7 +17,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use ferrocore_consensus::{FlushMode, Node, NodeConfig, NodeError, NodeId, TokioRuntime};
+use ferrocore_consensus::{
+    APPEND_TIMEOUT_PRODUCTION, FlushMode, Node, NodeConfig, NodeError, NodeId, TokioRuntime,
+};
 use ferrocore_runtime::{
     Alpn, BearerToken, ConnectionHandler, Credentials, Endpoint, Identity, OsSeededRng, QuicNet,
     Router, RpcServer, RpcServerConfig, StdDisk, SystemClock, TokenSet, TrustRoots, spawn,
@@ -115,6 +117,7 @@ impl Controller {
         node_config.segment_bytes_max = config.raft.segment_bytes;
         node_config.watch_retention = config.raft.watch_retention;
         node_config.flush = FlushMode::Background;
+        node_config.append_timeout = Some(APPEND_TIMEOUT_PRODUCTION);
         let rng = OsSeededRng::new().map_err(|e| ControllerError::Runtime(e.to_string()))?;
         let node = Node::<TokioRuntime>::open(
             node_config,

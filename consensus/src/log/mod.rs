@@ -63,6 +63,16 @@ impl Writer {
         self.hard = hard;
         Ok(())
     }
+
+    /// Records `log_id` as purged (durably), then removes the segments wholly behind it.
+    fn purge(&mut self, log_id: LogId) -> io::Result<()> {
+        let hard = HardState {
+            vote: self.hard.vote,
+            purged: Some(log_id),
+        };
+        self.save_hard(hard)?;
+        self.segments.purge_through(log_id.index())
+    }
 }
 
 #[derive(Debug)]
@@ -91,6 +101,9 @@ const FLUSH_BATCH_MAX: usize = 256;
 
 enum Job<RT: AsyncRuntime> {
     Append(Vec<Entry>, IOFlushed<Types<RT>>),
+    /// Purge behind a snapshot, in order with the appends around it. Nobody waits for it: a
+    /// purge that is not durable yet only means recovery finds entries the snapshot also holds.
+    Purge(LogId),
     /// Replies once every job queued before it is durable (or failed).
     Barrier(std::sync::mpsc::SyncSender<io::Result<()>>),
 }
@@ -218,32 +231,31 @@ fn start_flusher<RT: AsyncRuntime>(
 
 /// The writer thread: takes whatever is queued (up to a batch), writes it, fsyncs once, then
 /// answers every job of the batch in order. Ends when the last `LogStore` clone is dropped.
+///
+/// A failed write, fsync or purge breaks the log for good: every later job fails too, so Raft
+/// (which stops on a storage error) hears of it even when the failed job was a purge nobody
+/// waits for.
 fn flusher_loop<RT: AsyncRuntime>(writer: &Mutex<Writer>, rx: &std::sync::mpsc::Receiver<Job<RT>>) {
+    let mut broken: Option<(io::ErrorKind, String)> = None;
     while let Ok(first) = rx.recv() {
         let mut jobs = vec![first];
         while jobs.len() < FLUSH_BATCH_MAX {
             let Ok(job) = rx.try_recv() else { break };
             jobs.push(job);
         }
-        let mut result = Ok(());
+        if broken.is_none()
+            && let Err(e) = write_batch(&mut lock(writer), &jobs)
         {
-            let mut writer = lock(writer);
-            for job in &jobs {
-                if let (Job::Append(entries, _), Ok(())) = (job, &result) {
-                    result = writer.segments.write(entries);
-                }
-            }
-            if result.is_ok() {
-                result = writer.segments.flush();
-            }
+            broken = Some((e.kind(), e.to_string()));
         }
         for job in jobs {
-            let outcome = result
-                .as_ref()
-                .map(|_| ())
-                .map_err(|e| io::Error::new(e.kind(), e.to_string()));
+            let outcome = match &broken {
+                None => Ok(()),
+                Some((kind, message)) => Err(io::Error::new(*kind, message.clone())),
+            };
             match job {
                 Job::Append(_, callback) => callback.io_completed(outcome),
+                Job::Purge(_) => {}
                 Job::Barrier(reply) => {
                     // The waiter may have given up; nothing else to tell.
                     let _ = reply.send(outcome);
@@ -251,6 +263,18 @@ fn flusher_loop<RT: AsyncRuntime>(writer: &Mutex<Writer>, rx: &std::sync::mpsc::
             }
         }
     }
+}
+
+/// Writes a batch in queue order and makes it durable with one fsync.
+fn write_batch<RT: AsyncRuntime>(writer: &mut Writer, jobs: &[Job<RT>]) -> io::Result<()> {
+    for job in jobs {
+        match job {
+            Job::Append(entries, _) => writer.segments.write(entries)?,
+            Job::Purge(log_id) => writer.purge(*log_id)?,
+            Job::Barrier(_) => {}
+        }
+    }
+    writer.segments.flush()
 }
 
 fn read_hard_state(disk: &dyn Disk, path: &Path) -> Result<HardState, LogError> {
@@ -363,19 +387,20 @@ impl<RT: AsyncRuntime> RaftLogStorage<Types<RT>> for LogStore<RT> {
     }
 
     async fn purge(&mut self, log_id: LogId) -> Result<(), io::Error> {
-        self.barrier()?;
-        let mut writer = lock(&self.shared.writer);
-        let hard = HardState {
-            vote: writer.hard.vote,
-            purged: Some(log_id),
-        };
-        writer.save_hard(hard)?;
         {
             let mut mem = lock(&self.shared.mem);
             mem.hard.purged = Some(log_id);
             mem.entries.retain(|i, _| *i > log_id.index());
         }
-        writer.segments.purge_through(log_id.index())
+        if let Some(flusher) = &self.flusher {
+            // On the writer thread, after the appends queued before it: Raft's task does not
+            // wait for the hard-state fsyncs and segment removals (it used to stall for long
+            // enough on a busy disk that followers started elections).
+            return flusher
+                .send(Job::Purge(log_id))
+                .map_err(|_| io::Error::other("log writer thread stopped"));
+        }
+        lock(&self.shared.writer).purge(log_id)
     }
 }
 

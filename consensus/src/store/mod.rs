@@ -15,7 +15,6 @@ mod types;
 mod watch;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -149,7 +148,7 @@ impl ObjectStore {
         if let Some(old) = self.objects.get(key).cloned() {
             self.unindex(key, &old);
         }
-        let object = JsonObject(Arc::new(object));
+        let object = JsonObject::new(object);
         self.index(key, &object);
         self.objects.insert(key.clone(), object.clone());
         self.record(kind, key, &object);
@@ -170,7 +169,7 @@ impl ObjectStore {
             "resourceVersion".into(),
             Value::String(self.revision.to_resource_version()),
         );
-        let object = JsonObject(Arc::new(last));
+        let object = JsonObject::new(last);
         self.record(EventType::Deleted, key, &object);
         Some(Outcome {
             revision: self.revision,

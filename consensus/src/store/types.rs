@@ -2,7 +2,7 @@
 //! commands the leader proposes, their outcomes and errors.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
@@ -121,46 +121,90 @@ fn str_field<'a>(object: &'a Value, field: &str) -> Result<&'a str, StoreError> 
 /// An API object as generic JSON, shared cheaply between the store, the watch log and readers.
 ///
 /// It is serialized as JSON text, so the fixed-shape bincode envelopes that carry it (log
-/// records, Raft RPCs, snapshots) never see the object's own, open-ended shape.
-#[derive(Clone, Debug, PartialEq)]
-pub struct JsonObject(pub Arc<Value>);
+/// records, Raft RPCs, snapshots) never see the object's own, open-ended shape. The text is made
+/// at most once per object and kept beside the value (an object decoded from the wire keeps the
+/// text it came as): a write is encoded for the log, for each follower, for a forwarded
+/// proposal and for every snapshot that holds it, and re-rendering the JSON each time was the
+/// largest CPU cost of the write path.
+#[derive(Clone)]
+pub struct JsonObject(Arc<Shared>);
+
+struct Shared {
+    value: Value,
+    /// `value` as JSON text, filled on first use.
+    text: OnceLock<Box<str>>,
+}
 
 impl JsonObject {
     /// Wraps a JSON value.
     pub fn new(value: Value) -> Self {
-        Self(Arc::new(value))
+        Self(Arc::new(Shared {
+            value,
+            text: OnceLock::new(),
+        }))
+    }
+
+    /// Parses JSON text, keeping the text for later encodings.
+    ///
+    /// # Errors
+    /// If `text` is not JSON.
+    pub fn from_text(text: String) -> Result<Self, serde_json::Error> {
+        let value = serde_json::from_str(&text)?;
+        Ok(Self(Arc::new(Shared {
+            value,
+            text: OnceLock::from(text.into_boxed_str()),
+        })))
     }
 
     /// The JSON value.
     pub fn value(&self) -> &Value {
-        &self.0
+        &self.0.value
+    }
+
+    /// The object as JSON text (made once, then shared by every clone).
+    pub fn text(&self) -> &str {
+        self.0.text.get_or_init(|| self.0.value.to_string().into())
     }
 
     /// `metadata.resourceVersion`, if present.
     pub fn resource_version(&self) -> Option<&str> {
         self.0
+            .value
             .pointer("/metadata/resourceVersion")
             .and_then(Value::as_str)
     }
 
     /// `metadata.uid`, if present.
     pub fn uid(&self) -> Option<&str> {
-        self.0.pointer("/metadata/uid").and_then(Value::as_str)
+        self.0
+            .value
+            .pointer("/metadata/uid")
+            .and_then(Value::as_str)
+    }
+}
+
+impl fmt::Debug for JsonObject {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("JsonObject").field(&self.0.value).finish()
+    }
+}
+
+impl PartialEq for JsonObject {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0) || self.0.value == other.0.value
     }
 }
 
 impl Serialize for JsonObject {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&self.0.to_string())
+        serializer.serialize_str(self.text())
     }
 }
 
 impl<'de> Deserialize<'de> for JsonObject {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let text = String::deserialize(deserializer)?;
-        serde_json::from_str(&text)
-            .map(Self::new)
-            .map_err(serde::de::Error::custom)
+        Self::from_text(text).map_err(serde::de::Error::custom)
     }
 }
 
@@ -317,4 +361,31 @@ pub struct WatchEvent {
     pub key: ObjectKey,
     /// The object after the change (for `Deleted`, its last state).
     pub object: JsonObject,
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn json_object_text_is_made_once_and_survives_the_wire() {
+        let object = JsonObject::new(json!({"kind": "Secret", "data": {"a": "b\"c"}}));
+        let text = object.text().to_owned();
+        assert_eq!(text, object.value().to_string());
+        assert!(std::ptr::eq(object.text(), object.clone().text()));
+        let bytes = crate::codec::encode(&object);
+        let back: JsonObject = crate::codec::decode(&bytes).unwrap();
+        assert_eq!(back, object);
+        assert_eq!(back.text(), text);
+        assert_eq!(crate::codec::encode(&back), bytes);
+    }
+
+    #[test]
+    fn json_object_from_text_refuses_non_json() {
+        assert!(JsonObject::from_text("{not json".into()).is_err());
+        let bytes = crate::codec::encode(&"{not json");
+        assert!(crate::codec::decode::<JsonObject>(&bytes).is_err());
+    }
 }
