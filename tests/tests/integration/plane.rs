@@ -531,6 +531,29 @@ async fn stopped_node_goes_unknown(w: &mut World) -> anyhow::Result<()> {
         "node-a still heartbeats: {}",
         a["status"]
     );
+    // Restarted, it comes back with the certificate it kept (no second join) and heartbeats.
+    let b = w.nodes.get_mut("node-b").context("node-b")?;
+    b.start()?;
+    eventually!(Duration::from_secs(10), w, {
+        let b = w
+            .get("MachinePool", "", "hv-zone-b")
+            .await?
+            .context("hv-zone-b")?;
+        (ready(&b).as_deref() != Some("True")).then(|| format!("{}", b["status"]))
+    });
+    let joins: usize = w
+        .cluster
+        .ids()
+        .iter()
+        .map(|id| {
+            w.cluster
+                .log(*id)
+                .lines()
+                .filter(|l| l.contains("node joined") && l.contains("node-b"))
+                .count()
+        })
+        .sum();
+    assert_eq!(joins, 1, "node-b joined once and reused its certificate");
     Ok(())
 }
 
