@@ -138,7 +138,15 @@ pub enum ConfigError {
     /// Two ports share a name.
     #[error("Port name {0:?} is used twice")]
     DuplicatePort(String),
+    /// The conntrack capacity is outside what the data plane reserves memory for.
+    #[error("conntrack_capacity {0} is not between 1 and {max}", max = MAX_CONNTRACK_CAPACITY)]
+    ConntrackCapacity(usize),
 }
+
+/// Largest conntrack capacity a config may ask for: the index (32 to 64 bytes per flow) is
+/// allocated up front and the flow slab (up to 256 bytes per flow) reserved, so a typo must
+/// not ask for terabytes.
+pub const MAX_CONNTRACK_CAPACITY: usize = 1 << 24;
 
 impl DaemonConfig {
     /// Parses a configuration.
@@ -149,6 +157,10 @@ impl DaemonConfig {
         names.sort_unstable();
         if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
             return Err(ConfigError::DuplicatePort(w[0].to_owned()));
+        }
+        let capacity = cfg.pipeline.conntrack_capacity;
+        if !(1..=MAX_CONNTRACK_CAPACITY).contains(&capacity) {
+            return Err(ConfigError::ConntrackCapacity(capacity));
         }
         Ok(cfg)
     }
@@ -240,5 +252,13 @@ mod tests {
         assert_eq!(cfg.initial_requests().len(), 4);
         assert!(DaemonConfig::parse("[uplink]\ndevice = \"x\"\nbogus = 1\n").is_err());
         assert!(DaemonConfig::parse("[uplink]\ndevice = \"x\"\n[[nat]]\ninterface = \"a\"\nip = \"1.2.3.4\"\nports = [5, 5]\n").is_err());
+        for bad in [0, MAX_CONNTRACK_CAPACITY + 1] {
+            let text =
+                format!("[uplink]\ndevice = \"x\"\n[pipeline]\nconntrack_capacity = {bad}\n");
+            assert!(matches!(
+                DaemonConfig::parse(&text),
+                Err(ConfigError::ConntrackCapacity(n)) if n == bad
+            ));
+        }
     }
 }
