@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The deterministic simulator's CI step (docs/simulator.md), run by .ci/run after scripts/test.sh:
-#   1. 400 swarm seeds from a release build (2000 safety steps = 20 s simulated each, plus the
+#   1. 300 swarm seeds from a release build (2000 safety steps = 20 s simulated each, plus the
 #      liveness phase), every invariant after every step;
-#   2. the first 40 of them run a second time: their trace hashes must match (determinism);
-#   3. the planted-bug tests: the simulator finds each test-only bug within 100 seeds.
+#   2. the first 30 of them run a second time: their trace hashes must match (determinism);
+#   3. the planted-bug tests (dev profile: scripts/test.sh has built its dependencies, so only
+#      consensus and the simulator rebuild, with the feature): each bug is found within 100 seeds.
 # It builds the simulator alone (the `ferrocore` binary would pull in every backend), so the
 # release build stays small. Budget: under 5 minutes on 2 cores, builds included (measured:
 # docs/simulator.md). A failing seed prints the command that replays it.
@@ -13,8 +14,8 @@ cd "$(dirname "$0")/.."
 step() { printf '\n==> %s\n' "$*"; }
 
 SEEDS_FROM=1
-SEEDS_TO=401       # 400 seeds (the issue asks for at least 200)
-TWICE=40           # seeds run twice, trace hashes compared
+SEEDS_TO=301       # 300 seeds (the issue asks for at least 200)
+TWICE=30           # seeds run twice, trace hashes compared
 total_start=$(date +%s)
 
 step "the planted-bugs feature is off in the workspace's normal build"
@@ -36,7 +37,7 @@ echo "seeds took $(( $(date +%s) - start )) s"
 
 step "simulator: planted bugs are found within 100 seeds (test-only feature planted-bugs)"
 start=$(date +%s)
-cargo test --release -p ferrocore-simulator --features planted-bugs --test planted
+cargo test -p ferrocore-simulator --features planted-bugs --test planted
 echo "planted-bug tests took $(( $(date +%s) - start )) s"
 
 echo "sim-ci.sh took $(( $(date +%s) - total_start )) s in total"

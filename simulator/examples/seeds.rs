@@ -2,12 +2,13 @@
 //! `ferrocore` binary would pull in every backend's build). Same output as `ferrocore sim`.
 //!
 //! `cargo run --release -p ferrocore-simulator --example seeds -- FROM TO [--swarm]
-//!  [--steps N] [--twice K]` — `--twice K` runs the first K seeds again and compares trace hashes.
+//!  [--steps N] [--twice K] [--bench]` — `--twice K` runs the first K seeds again and compares
+//!  trace hashes; `--bench` measures `TO - FROM` seeds as `ferrocore sim --bench` does.
 
 use std::process::ExitCode;
 
 use ferrocore_runtime::{Clock, SystemClock};
-use ferrocore_simulator::{Options, default_jobs, run_batch};
+use ferrocore_simulator::{Options, bench, default_jobs, run_batch};
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -22,6 +23,9 @@ fn main() -> ExitCode {
         swarm: flag("--swarm").is_some(),
         ..Options::default()
     };
+    if flag("--bench").is_some() {
+        return bench(to.saturating_sub(from), &options);
+    }
     let clock = SystemClock::new();
     let start = clock.now();
     let reports = run_batch(from..to, &options, default_jobs(), &|r| {
@@ -65,6 +69,27 @@ fn main() -> ExitCode {
         );
     }
     if failed.is_empty() && diverged.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// The benchmark of `ferrocore sim --bench` (same measurement, same output), for a release build
+/// of the simulator alone.
+fn bench(seeds: u64, options: &Options) -> ExitCode {
+    println!(
+        "sim bench: {seeds} seeds x {} steps (swarm {}); peer: real time (1 s per s); \
+         FoundationDB reports ~10x; goal >= {:.0}x",
+        options.steps,
+        options.swarm,
+        bench::COMPRESSION_GOAL
+    );
+    let one = bench::measure(seeds, options, 1);
+    println!("  {one}");
+    let all = bench::measure(seeds, options, default_jobs());
+    println!("  {all}");
+    if one.failures + all.failures == 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

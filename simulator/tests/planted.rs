@@ -1,7 +1,9 @@
 //! Planted bugs (feature `planted-bugs`): the simulator must find each within 100 seeds, and the
 //! seed that finds it must pass without the bug (so the finding is the bug's, not noise).
 //!
-//! `cargo test --release -p ferrocore-simulator --features planted-bugs --test planted`
+//! `cargo test -p ferrocore-simulator --features planted-bugs --test planted` (add `--release` to
+//! run it faster once built; scripts/sim-ci.sh uses the dev profile, whose dependencies CI has
+//! already built).
 #![cfg(feature = "planted-bugs")]
 
 use ferrocore_simulator::{Options, PlantedBug, run_seed};
