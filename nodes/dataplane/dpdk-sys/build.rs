@@ -37,7 +37,7 @@ fn main() {
              rte_eth_dev_get_name_by_port|rte_eth_macaddr_get|rte_eth_dev_(stop|close)|\
              rte_eth_stats_get|rte_strerror|shim_.*",
         )
-        .allowlist_type("rte_ether_addr|rte_eth_stats")
+        .allowlist_type("rte_ether_addr|rte_eth_stats|shim_mbuf_span")
         .opaque_type("rte_mbuf|rte_mempool")
         .derive_default(true)
         .layout_tests(false)

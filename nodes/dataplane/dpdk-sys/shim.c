@@ -26,6 +26,16 @@ uint8_t *shim_mbuf_view(struct rte_mbuf *m, uint16_t *buf_len, uint16_t *data_of
     return (uint8_t *)m->buf_addr;
 }
 
+void shim_mbuf_view_burst(struct rte_mbuf **bufs, uint16_t n, struct shim_mbuf_span *out) {
+    for (uint16_t i = 0; i < n; i++) {
+        struct rte_mbuf *m = bufs[i];
+        out[i].base = m->nb_segs == 1 ? (uint8_t *)m->buf_addr : NULL;
+        out[i].buf_len = m->buf_len;
+        out[i].data_off = m->data_off;
+        out[i].data_len = m->data_len;
+    }
+}
+
 void shim_mbuf_set(struct rte_mbuf *m, uint16_t data_off, uint16_t data_len) {
     m->data_off = data_off;
     m->data_len = data_len;

@@ -15,6 +15,15 @@ void shim_pktmbuf_free_bulk(struct rte_mbuf **bufs, unsigned int n);
 /* The mbuf's buffer, with its length, the data offset, data length and segment count. */
 uint8_t *shim_mbuf_view(struct rte_mbuf *m, uint16_t *buf_len, uint16_t *data_off,
                         uint16_t *data_len, uint16_t *nb_segs);
+/* Where a received mbuf's frame lies: base is NULL for a chained (multi-segment) mbuf. */
+struct shim_mbuf_span {
+    uint8_t *base;
+    uint16_t buf_len;
+    uint16_t data_off;
+    uint16_t data_len;
+};
+/* shim_mbuf_view for n mbufs in one call (one FFI crossing per burst). */
+void shim_mbuf_view_burst(struct rte_mbuf **bufs, uint16_t n, struct shim_mbuf_span *out);
 /* Sets a single-segment mbuf's data offset and length (pkt_len follows data_len). */
 void shim_mbuf_set(struct rte_mbuf *m, uint16_t data_off, uint16_t data_len);
 int shim_errno(void);

@@ -323,20 +323,27 @@ fn forward_burst(
     let mut frames: heapless::Vec<Frame<'_>, BURST> = heapless::Vec::new();
     let mut taken: heapless::Vec<*mut sys::rte_mbuf, BURST> = heapless::Vec::new();
     let mut dropped: heapless::Vec<*mut sys::rte_mbuf, BURST> = heapless::Vec::new();
-    for &m in rx.iter().take(BURST) {
-        let (mut buf_len, mut off, mut len, mut segs) = (0u16, 0u16, 0u16, 0u16);
-        // SAFETY: m is a valid mbuf from rx_burst; the out parameters are valid.
-        let base = unsafe { sys::shim_mbuf_view(m, &mut buf_len, &mut off, &mut len, &mut segs) };
-        if segs != 1 || base.is_null() {
+    let rx = &rx[..rx.len().min(BURST)];
+    let mut spans = [sys::shim_mbuf_span::default(); BURST];
+    let n = u16::try_from(rx.len()).unwrap_or(0);
+    // SAFETY: rx holds n valid mbufs from rx_burst (the shim only reads them); spans has room
+    // for n entries.
+    unsafe { sys::shim_mbuf_view_burst(rx.as_ptr().cast_mut(), n, spans.as_mut_ptr()) };
+    for (&m, span) in rx.iter().zip(&spans) {
+        if span.base.is_null() {
             // Chained mbufs: larger than any frame the pipeline handles.
             let _ = dropped.push(m);
             continue;
         }
         // SAFETY: the mbuf's buffer is buf_len bytes at base, exclusively ours until we send
         // or free it, and distinct from every other mbuf's buffer in the burst.
-        let buf = unsafe { std::slice::from_raw_parts_mut(base, usize::from(buf_len)) };
+        let buf = unsafe { std::slice::from_raw_parts_mut(span.base, usize::from(span.buf_len)) };
         // Neither push can fail: at most BURST mbufs are looked at.
-        let _ = frames.push(Frame::new(buf, usize::from(off), usize::from(len)));
+        let _ = frames.push(Frame::new(
+            buf,
+            usize::from(span.data_off),
+            usize::from(span.data_len),
+        ));
         let _ = taken.push(m);
     }
     let mut verdicts = [Verdict::Drop(crate::DropReason::Malformed); BURST];
