@@ -194,6 +194,8 @@ impl Hub {
             .partition(|a| a.revision <= seen);
         self.pending_acks = waiting;
         for a in ready {
+            let pools = self.nodes.pools_of(&a.node);
+            self.expect_inventory(pools);
             if a.refused.is_empty() {
                 self.nodes
                     .send(&a.node, ControllerMessage::Ack { seq: a.seq });

@@ -81,6 +81,8 @@ pub(crate) struct Hub {
     pub(crate) stale_pools: BTreeSet<PoolRef>,
     /// When stale pools are recomputed next (at most once per [`POOL_REFRESH_EVERY`]).
     pub(crate) next_pool_refresh: MonoTime,
+    /// Pools whose node's inventory is complete at the given time (`inventory.rs`).
+    pub(crate) inventory_due: BTreeMap<PoolRef, MonoTime>,
 }
 
 /// How often pool capacity is recomputed at most while objects bind and go: often enough that
@@ -108,12 +110,12 @@ impl Hub {
             let deadline = self.deadline();
             // Timers run before more events are taken: a steady stream of watch batches and
             // node messages (the branches below win a biased select) must not starve them.
+            // (A deadline that stays in the past still lets one event in per round.)
             if deadline <= self.now() {
                 self.on_tick();
                 tokio::task::yield_now().await;
-                continue;
             }
-            let wait = deadline.saturating_since(self.now());
+            let wait = self.deadline().saturating_since(self.now());
             tokio::select! {
                 biased;
                 _ = stop.wait_for(|s| *s) => break,
@@ -170,6 +172,7 @@ impl Hub {
             self.inflight.poll_timeout(),
             Some(self.next_resync),
             (!self.stale_pools.is_empty()).then_some(self.next_pool_refresh),
+            self.inventory_due.values().min().copied(),
         ]
         .into_iter()
         .flatten()
@@ -300,6 +303,7 @@ impl Hub {
         for key in self.inflight.expired(now) {
             self.wake(&key);
         }
+        self.close_inventories();
         if now >= self.next_pool_refresh && !self.stale_pools.is_empty() {
             self.next_pool_refresh = now + POOL_REFRESH_EVERY;
             self.refresh_pools();
@@ -403,7 +407,7 @@ impl Hub {
 }
 
 /// The pool an object is bound to (Machines, Volumes and Buckets; others: none).
-fn bound_pool(object: &Object) -> Option<PoolRef> {
+pub(crate) fn bound_pool(object: &Object) -> Option<PoolRef> {
     let (kind, name) = match object {
         Object::Machine(m) => (PoolKind::Machine, &m.spec.machine_pool_ref.as_ref()?.name),
         Object::Volume(v) => (PoolKind::Volume, &v.spec.volume_pool_ref.as_ref()?.name),

@@ -119,6 +119,7 @@ async fn start(plane: &Plane) {
         registrations: std::collections::BTreeMap::new(),
         stale_pools: std::collections::BTreeSet::new(),
         next_pool_refresh: now,
+        inventory_due: std::collections::BTreeMap::new(),
         actors: std::collections::BTreeMap::new(),
         config,
     };

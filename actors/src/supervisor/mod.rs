@@ -26,6 +26,7 @@ mod config;
 pub(crate) mod exec;
 mod hub;
 pub(crate) mod inflight;
+mod inventory;
 mod leadership;
 mod refs;
 mod sched;

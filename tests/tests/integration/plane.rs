@@ -554,6 +554,26 @@ async fn stopped_node_goes_unknown(w: &mut World) -> anyhow::Result<()> {
         })
         .sum();
     assert_eq!(joins, 1, "node-b joined once and reused its certificate");
+    // Its fakes lost every machine: what it no longer reports is created again on it.
+    let on_b: Vec<String> = w
+        .list("Machine", Some("load"))
+        .await?
+        .iter()
+        .filter(|m| m["spec"]["machinePoolRef"]["name"] == "hv-zone-b")
+        .map(|m| m["metadata"]["uid"].as_str().unwrap_or("").to_owned())
+        .collect();
+    assert!(!on_b.is_empty(), "some load machines were on hv-zone-b");
+    eventually!(Duration::from_secs(15), w, {
+        let held: Vec<String> = w
+            .node("node-b")
+            .held()
+            .iter()
+            .filter(|o| o["kind"] == "Machine" && o["state"] == "Running")
+            .map(|o| o["uid"].as_str().unwrap_or("").to_owned())
+            .collect();
+        let missing = on_b.iter().filter(|u| !held.contains(u)).count();
+        (missing > 0).then(|| format!("{missing} of {} not back on node-b", on_b.len()))
+    });
     Ok(())
 }
 
