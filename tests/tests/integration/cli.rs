@@ -203,34 +203,49 @@ fn watch_sees_a_new_object(c: &Cli) {
     );
 }
 
+/// A class nothing uses (the example classes are in use by the example machines, and class
+/// in-use protection rightly keeps those until their machines are gone).
+const SPARE_CLASS: &str = "apiVersion: compute.ironcore.dev/v1alpha1
+kind: MachineClass
+metadata:
+  name: x86-spare
+capabilities:
+  cpu: 4
+  memory: 8Gi
+";
+
 fn delete_and_not_found(c: &Cli) {
-    let out = c.ok(&["delete", "machineclass", "x86-medium"]);
+    let file = c.cluster.dir().join("spare-class.yaml");
+    std::fs::write(&file, SPARE_CLASS).unwrap();
+    let created = c.ok(&["apply", "-f", file.to_str().unwrap()]);
+    assert!(created.contains("x86-spare created"), "{created}");
+    let out = c.ok(&["delete", "machineclass", "x86-spare"]);
     assert!(
-        out.starts_with("machineclass.compute.ironcore.dev/x86-medium deleted")
+        out.starts_with("machineclass.compute.ironcore.dev/x86-spare deleted")
             || out.contains("marked for deletion"),
         "{out}"
     );
     let ok = wait_until(Duration::from_secs(10), || {
-        !c.run(&["get", "machineclass", "x86-medium"])
+        !c.run(&["get", "machineclass", "x86-spare"])
             .status
             .success()
     });
-    assert!(ok, "x86-medium is gone");
-    let missing = c.run(&["get", "machineclass", "x86-medium"]);
+    assert!(ok, "x86-spare is gone");
+    let missing = c.run(&["get", "machineclass", "x86-spare"]);
     assert_eq!(missing.status.code(), Some(1));
     assert!(
         text(&missing.stderr).contains("not found"),
         "{}",
         text(&missing.stderr)
     );
-    let gone = c.run(&["delete", "machineclass", "x86-medium"]);
+    let gone = c.run(&["delete", "machineclass", "x86-spare"]);
     assert!(
         text(&gone.stdout).contains("NotFound"),
         "{}",
         text(&gone.stdout)
     );
     assert!(
-        c.run(&["delete", "machineclass", "x86-medium", "--ignore-not-found"])
+        c.run(&["delete", "machineclass", "x86-spare", "--ignore-not-found"])
             .status
             .success()
     );
