@@ -69,9 +69,15 @@ pub struct SeedReport {
 }
 
 impl SeedReport {
-    /// The command that replays this seed with the same options.
+    /// The command that replays this seed with the same options. A planted bug exists only in
+    /// a build with the test-only feature, so that replay builds one.
     pub fn replay_command(&self, options: &Options) -> String {
-        let mut cmd = format!("ferrocore sim --seed {} --replay", self.seed);
+        let binary = if options.planted.is_some() {
+            "cargo run --release -p ferrocore-cli --features planted-bugs --"
+        } else {
+            "ferrocore"
+        };
+        let mut cmd = format!("{binary} sim --seed {} --replay", self.seed);
         if options.swarm {
             cmd.push_str(" --swarm");
         }
@@ -125,5 +131,40 @@ impl fmt::Display for Stats {
             self.faults.torn_crashes,
             self.faults.restarts
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::options::PlantedBug;
+
+    fn report(seed: u64) -> SeedReport {
+        SeedReport {
+            seed,
+            trace_hash: TraceHash(1),
+            failure: None,
+            stats: Stats::default(),
+        }
+    }
+
+    #[test]
+    fn the_replay_command_carries_the_options() {
+        let plain = Options::default();
+        assert_eq!(
+            report(7).replay_command(&plain),
+            "ferrocore sim --seed 7 --replay"
+        );
+        let planted = Options {
+            steps: 1_000,
+            swarm: true,
+            planted: Some(PlantedBug::DoubleIp),
+            ..Options::default()
+        };
+        assert_eq!(
+            report(13).replay_command(&planted),
+            "cargo run --release -p ferrocore-cli --features planted-bugs -- sim --seed 13 \
+             --replay --swarm --steps 1000 --plant double-ip"
+        );
     }
 }
