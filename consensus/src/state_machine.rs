@@ -37,13 +37,11 @@ pub(crate) struct SmShared {
     /// store takes tens of milliseconds, which on a 2-worker runtime stalled every write.
     /// The simulator's runtime has no blocking threads and keeps it off.
     offload_snapshots: bool,
-    /// Defer policy snapshots until at least half as many entries as the store holds objects
-    /// have been applied since the last one (production): a snapshot encodes the whole store, so
-    /// a fixed interval makes its cost per write grow with the store (3 objects per write at
-    /// 30,000 objects and 10,000 entries; this keeps it near 2). Half, not all: with only
-    /// creates, the entries since a snapshot never reach the object count. The log then holds
-    /// at most max(interval, objects / 2) entries before compaction. The simulator keeps the
-    /// fixed interval.
+    /// Defer policy snapshots until at least as many entries as the store holds objects have
+    /// been applied since the last one (production): a snapshot encodes the whole store, so a
+    /// fixed interval makes its cost per write grow with the store (3 objects per write at
+    /// 30,000 objects and 10,000 entries). The log then holds at most max(interval, objects)
+    /// entries before compaction. The simulator keeps the fixed interval.
     scale_snapshots: bool,
 }
 
@@ -87,7 +85,7 @@ impl SmShared {
     }
 
     /// Whether a policy (not forced) snapshot should wait: fewer entries applied since the last
-    /// snapshot than half the store's objects.
+    /// snapshot than the store has objects.
     fn defer_snapshot(&self) -> bool {
         if !self.scale_snapshots {
             return false;
@@ -95,7 +93,7 @@ impl SmShared {
         let state = self.lock();
         let applied = state.last_applied.map_or(0, |l| l.index);
         let since = applied.saturating_sub(state.snapshot_index);
-        since.saturating_mul(2) < u64::try_from(state.store.len()).unwrap_or(u64::MAX)
+        since < u64::try_from(state.store.len()).unwrap_or(u64::MAX)
     }
 
     /// The applied state, locked briefly for a read.
@@ -286,24 +284,23 @@ mod tests {
     }
 
     #[test]
-    fn policy_snapshots_wait_for_half_as_many_entries_as_objects_when_scaled() {
-        let leader = CommittedLeaderId::new(1, NodeId(1));
+    fn policy_snapshots_wait_for_as_many_entries_as_objects_when_scaled() {
         let fixed = shared();
         fill(&fixed, 50, 10);
         assert!(!fixed.defer_snapshot(), "the fixed interval never defers");
 
         let scaled = shared().scale_snapshots();
-        fill(&scaled, 50, 24);
-        assert!(scaled.defer_snapshot(), "24 entries since none < 50 / 2");
-        scaled.lock().last_applied = Some(LogId::new(leader, 25));
+        fill(&scaled, 50, 49);
+        assert!(
+            scaled.defer_snapshot(),
+            "49 entries since the last snapshot < 50 objects"
+        );
+        scaled.lock().last_applied = Some(LogId::new(CommittedLeaderId::new(1, NodeId(1)), 50));
         assert!(!scaled.defer_snapshot());
         scaled.lock().snapshot_index = 20;
         assert!(
             scaled.defer_snapshot(),
-            "5 entries since the snapshot at 20"
+            "30 entries since the snapshot at 20"
         );
-        // Only creates: entries since a snapshot at S reach half the objects by index 2S.
-        scaled.lock().last_applied = Some(LogId::new(leader, 45));
-        assert!(!scaled.defer_snapshot());
     }
 }
