@@ -176,9 +176,8 @@ impl<RT: AsyncRuntime> Node<RT> {
         let snapshots = SnapshotDir::open(disk, &raft_dir.join("snapshots"))?;
         let mut shared = SmShared::new(snapshots, config.watch_retention)?;
         if config.flush == FlushMode::Background {
-            // Background flushing means a real multi-threaded runtime (a production controller):
-            // snapshots can leave it too, and their interval scales with the store.
-            shared = shared.offload_snapshots().scale_snapshots();
+            // Background flushing means a real multi-threaded runtime: snapshots can leave it too.
+            shared = shared.offload_snapshots();
         }
         let shared = Arc::new(shared);
         let raft_config = config

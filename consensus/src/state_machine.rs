@@ -23,8 +23,6 @@ pub(crate) struct SmState {
     pub(crate) store: ObjectStore,
     pub(crate) last_applied: Option<LogId>,
     pub(crate) membership: StoredMembership,
-    /// Last log index the newest snapshot (built or installed) covers; 0 without one.
-    pub(crate) snapshot_index: u64,
 }
 
 /// The state shared by the state machine and the node's readers.
@@ -37,12 +35,6 @@ pub(crate) struct SmShared {
     /// store takes tens of milliseconds, which on a 2-worker runtime stalled every write.
     /// The simulator's runtime has no blocking threads and keeps it off.
     offload_snapshots: bool,
-    /// Defer policy snapshots until at least as many entries as the store holds objects have
-    /// been applied since the last one (production): a snapshot encodes the whole store, so a
-    /// fixed interval makes its cost per write grow with the store (3 objects per write at
-    /// 30,000 objects and 10,000 entries). The log then holds at most max(interval, objects)
-    /// entries before compaction. The simulator keeps the fixed interval.
-    scale_snapshots: bool,
 }
 
 impl SmShared {
@@ -54,7 +46,6 @@ impl SmShared {
             store: ObjectStore::new(watch_retention),
             last_applied: None,
             membership: StoredMembership::default(),
-            snapshot_index: 0,
         };
         if let Some(file) = snapshots.load_newest()? {
             state = restore(&file, watch_retention).map_err(|reason| crate::LogError::Corrupt {
@@ -68,7 +59,6 @@ impl SmShared {
             snapshots: Arc::new(snapshots),
             watch_retention,
             offload_snapshots: false,
-            scale_snapshots: false,
         })
     }
 
@@ -76,24 +66,6 @@ impl SmShared {
     pub(crate) fn offload_snapshots(mut self) -> Self {
         self.offload_snapshots = true;
         self
-    }
-
-    /// Defers policy snapshots of a large store (see `scale_snapshots`).
-    pub(crate) fn scale_snapshots(mut self) -> Self {
-        self.scale_snapshots = true;
-        self
-    }
-
-    /// Whether a policy (not forced) snapshot should wait: fewer entries applied since the last
-    /// snapshot than the store has objects.
-    fn defer_snapshot(&self) -> bool {
-        if !self.scale_snapshots {
-            return false;
-        }
-        let state = self.lock();
-        let applied = state.last_applied.map_or(0, |l| l.index);
-        let since = applied.saturating_sub(state.snapshot_index);
-        since < u64::try_from(state.store.len()).unwrap_or(u64::MAX)
     }
 
     /// The applied state, locked briefly for a read.
@@ -111,7 +83,6 @@ fn restore(file: &SnapshotFile, watch_retention: usize) -> Result<SmState, Strin
         store,
         last_applied: file.meta.last_log_id,
         membership: file.meta.last_membership.clone(),
-        snapshot_index: file.meta.last_log_id.map_or(0, |l| l.index),
     })
 }
 
@@ -150,7 +121,6 @@ impl<RT: AsyncRuntime> RaftSnapshotBuilder<Types<RT>> for StateMachine<RT> {
             };
             (meta, state.store.image())
         };
-        let index = meta.last_log_id.map_or(0, |l| l.index);
         let snapshots = self.shared.snapshots.clone();
         let write = move || -> io::Result<SnapshotFile> {
             let file = SnapshotFile {
@@ -165,9 +135,6 @@ impl<RT: AsyncRuntime> RaftSnapshotBuilder<Types<RT>> for StateMachine<RT> {
         } else {
             write()?
         };
-        let mut state = self.shared.lock();
-        state.snapshot_index = state.snapshot_index.max(index);
-        drop(state);
         Ok(Snapshot {
             meta: file.meta,
             snapshot: Cursor::new(file.data),
@@ -213,14 +180,6 @@ impl<RT: AsyncRuntime> RaftStateMachine<Types<RT>> for StateMachine<RT> {
         Self::new(self.shared.clone())
     }
 
-    async fn try_create_snapshot_builder(&mut self, force: bool) -> Option<Self::SnapshotBuilder> {
-        // openraft asks again after another policy interval when refused.
-        if !force && self.shared.defer_snapshot() {
-            return None;
-        }
-        Some(Self::new(self.shared.clone()))
-    }
-
     async fn install_snapshot(
         &mut self,
         meta: &SnapshotMeta,
@@ -247,60 +206,5 @@ impl<RT: AsyncRuntime> RaftStateMachine<Types<RT>> for StateMachine<RT> {
             meta: f.meta,
             snapshot: Cursor::new(f.data),
         }))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::path::Path;
-
-    use ferrocore_runtime::SimDisk;
-    use openraft::vote::RaftLeaderId;
-    use serde_json::json;
-
-    use super::*;
-    use crate::store::{Command, JsonObject};
-    use crate::types::{CommittedLeaderId, NodeId};
-
-    fn shared() -> SmShared {
-        let snaps = SnapshotDir::open(Arc::new(SimDisk::new()), Path::new("/s")).unwrap();
-        SmShared::new(snaps, 100).unwrap()
-    }
-
-    fn fill(shared: &SmShared, objects: u64, applied: u64) {
-        let mut state = shared.lock();
-        for i in 0..objects {
-            let object = json!({"apiVersion": "v1", "kind": "Secret",
-                                "metadata": {"name": format!("s{i}"), "namespace": "a"}});
-            let command = Command::Create {
-                object: JsonObject::new(object),
-                uid: format!("u{i}"),
-                now: "2026-01-01T00:00:00Z".into(),
-            };
-            state.store.apply(&command).unwrap();
-        }
-        let leader = CommittedLeaderId::new(1, NodeId(1));
-        state.last_applied = Some(LogId::new(leader, applied));
-    }
-
-    #[test]
-    fn policy_snapshots_wait_for_as_many_entries_as_objects_when_scaled() {
-        let fixed = shared();
-        fill(&fixed, 50, 10);
-        assert!(!fixed.defer_snapshot(), "the fixed interval never defers");
-
-        let scaled = shared().scale_snapshots();
-        fill(&scaled, 50, 49);
-        assert!(
-            scaled.defer_snapshot(),
-            "49 entries since the last snapshot < 50 objects"
-        );
-        scaled.lock().last_applied = Some(LogId::new(CommittedLeaderId::new(1, NodeId(1)), 50));
-        assert!(!scaled.defer_snapshot());
-        scaled.lock().snapshot_index = 20;
-        assert!(
-            scaled.defer_snapshot(),
-            "30 entries since the snapshot at 20"
-        );
     }
 }
