@@ -213,3 +213,17 @@ fn run_bench(args: &Args, options: &Options) -> anyhow::Result<ExitCode> {
         ExitCode::SUCCESS
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::parse_range;
+
+    #[test]
+    fn seed_ranges_parse_and_bad_ones_are_refused() {
+        assert_eq!(parse_range("1..201").unwrap(), 1..201);
+        assert_eq!(parse_range(" 7 .. 8 ").unwrap(), 7..8);
+        for bad in ["", "5", "5..5", "9..3", "a..b", "1..", "..4", "-1..3"] {
+            assert!(parse_range(bad).is_err(), "{bad:?} is refused");
+        }
+    }
+}
