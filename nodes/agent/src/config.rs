@@ -14,6 +14,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::AgentError;
 
+mod backends;
+
+pub use backends::{CephVolumeConfig, ImageImport, LibvirtConfig, LocalVolumeConfig, RgwConfig};
+
 /// Which backends the node runs its pools on.
 #[derive(Clone, Copy, Debug, Default, Deserialize, Eq, PartialEq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -21,6 +25,9 @@ pub enum Backend {
     /// The node crates' fakes: real state kept in memory, impossible requests refused.
     #[default]
     Sim,
+    /// Real backends: libvirt for machine pools, local files or Ceph RBD for volume pools, RGW
+    /// for bucket pools (each pool's `[*.libvirt]`, `[*.local]`, `[*.ceph]`, `[*.rgw]` table).
+    Real,
 }
 
 impl std::str::FromStr for Backend {
@@ -29,10 +36,8 @@ impl std::str::FromStr for Backend {
     fn from_str(s: &str) -> Result<Self, String> {
         match s {
             "sim" => Ok(Self::Sim),
-            other => Err(format!(
-                "unknown backend {other:?}: only `sim` is available until the compute and \
-                 storage nodes are wired into the agent"
-            )),
+            "real" => Ok(Self::Real),
+            other => Err(format!("unknown backend {other:?}: `sim` or `real`")),
         }
     }
 }
@@ -49,15 +54,20 @@ pub struct MachinePoolConfig {
     /// Labels for the pool object (`topology.ironcore.dev/zone`, ...).
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
-    /// CPUs of the simulated host.
+    /// CPUs of the simulated host (`sim` only; the real host's are counted).
+    #[serde(default)]
     pub cpus: u32,
-    /// Memory of the simulated host, MiB.
+    /// Memory of the simulated host, MiB (`sim` only).
+    #[serde(default)]
     pub memory_mib: u64,
-    /// Boot images the simulated host has (`name[:tag]`).
+    /// Boot images the simulated host has (`name[:tag]`; `sim` only).
     #[serde(default)]
     pub images: Vec<String>,
     /// Machine classes offered.
     pub classes: Vec<ClassConfig>,
+    /// The libvirt host (`real`; defaults when absent).
+    #[serde(default)]
+    pub libvirt: Option<LibvirtConfig>,
 }
 
 /// A volume pool: a (simulated) block store and its classes.
@@ -72,13 +82,20 @@ pub struct VolumePoolConfig {
     /// Labels for the pool object.
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
-    /// Capacity of the simulated store, GiB.
+    /// Capacity of the simulated store, GiB (`sim` only).
+    #[serde(default)]
     pub capacity_gib: u64,
     /// OS images volumes can be made from (`image` references).
     #[serde(default)]
     pub images: Vec<String>,
     /// Volume classes offered.
     pub classes: Vec<VolumeClass>,
+    /// Raw files on this node (`real`; the default when neither `local` nor `ceph` is set).
+    #[serde(default)]
+    pub local: Option<LocalVolumeConfig>,
+    /// Ceph RBD images (`real`).
+    #[serde(default)]
+    pub ceph: Option<CephVolumeConfig>,
 }
 
 /// A bucket pool: a (simulated) object store and its classes.
@@ -95,6 +112,9 @@ pub struct BucketPoolConfig {
     pub labels: BTreeMap<String, String>,
     /// Bucket classes offered.
     pub classes: Vec<BucketClass>,
+    /// The RGW endpoint (`real`: required).
+    #[serde(default)]
+    pub rgw: Option<RgwConfig>,
 }
 
 /// The node's configuration.
@@ -175,8 +195,81 @@ impl NodeConfig {
                 *p = base.join(&*p);
             }
         }
+        config.resolve_backend_paths(base);
         config.check().map_err(fail)?;
         Ok(config)
+    }
+
+    /// Resolves the backend tables' relative paths against `base` (the file's directory).
+    fn resolve_backend_paths(&mut self, base: &Path) {
+        for p in &mut self.machine_pools {
+            if let Some(l) = &mut p.libvirt {
+                backends::resolve(base, &mut l.state_dir);
+                for i in &mut l.images {
+                    backends::resolve_source(base, &mut i.disk);
+                    for s in [&mut i.kernel, &mut i.initrd].into_iter().flatten() {
+                        backends::resolve_source(base, s);
+                    }
+                }
+            }
+        }
+        for p in &mut self.volume_pools {
+            if let Some(l) = &mut p.local {
+                backends::resolve(base, &mut l.dir);
+                if let Some(d) = &mut l.image_dir {
+                    backends::resolve(base, d);
+                }
+            }
+            if let Some(c) = &mut p.ceph {
+                backends::resolve(base, &mut c.conf);
+                if let Some(d) = &mut c.image_dir {
+                    backends::resolve(base, d);
+                }
+            }
+        }
+    }
+
+    /// Checks what `backend` needs of the pools: a simulated host's size, one volume backend
+    /// per volume pool, an RGW endpoint per bucket pool on `real`.
+    ///
+    /// # Errors
+    /// A message naming the pool and the missing setting.
+    pub fn check_backend(&self, backend: Backend) -> Result<(), String> {
+        match backend {
+            Backend::Sim => {
+                if let Some(p) = self
+                    .machine_pools
+                    .iter()
+                    .find(|p| p.cpus == 0 || p.memory_mib == 0)
+                {
+                    return Err(format!(
+                        "machine pool {}: `cpus` and `memory_mib` (the simulated host) are \
+                         required on the sim backend",
+                        p.name
+                    ));
+                }
+            }
+            Backend::Real => {
+                if let Some(p) = self
+                    .volume_pools
+                    .iter()
+                    .find(|p| p.local.is_some() && p.ceph.is_some())
+                {
+                    return Err(format!(
+                        "volume pool {}: set either [local] or [ceph], not both",
+                        p.name
+                    ));
+                }
+                if let Some(p) = self.bucket_pools.iter().find(|p| p.rgw.is_none()) {
+                    return Err(format!(
+                        "bucket pool {}: the real backend needs [bucket_pools.rgw] \
+                         (endpoint, access_key, secret_key)",
+                        p.name
+                    ));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Checks names and bounds.
@@ -282,5 +375,68 @@ classes = [{ name = "standard", capabilities = { tps = 104857600, iops = 500 } }
         assert!(bad.check().is_err());
         assert!(toml::from_str::<NodeConfig>(&format!("{SAMPLE}\nbogus = 1")).is_err());
         assert!("libvirt".parse::<Backend>().is_err());
+        assert_eq!("real".parse::<Backend>(), Ok(Backend::Real));
+        c.check_backend(Backend::Sim).unwrap();
+        assert!(
+            c.check_backend(Backend::Real)
+                .unwrap_err()
+                .contains("rgw-zone-a")
+        );
+    }
+
+    const REAL: &str = r#"
+name = "node-1"
+controllers = ["127.0.0.1:7700"]
+ca = "ca.crt"
+state_dir = "state"
+backend = "real"
+
+[[machine_pools]]
+name = "hv"
+classes = [{ name = "small", cpu = 1, memory_mib = 256 }]
+[machine_pools.libvirt]
+state_dir = "compute"
+domain_type = "qemu"
+images = [{ name = "guest:latest", disk = "guest/root.raw", kernel = "/boot/vmlinuz", initrd = "guest/initrd.gz" }]
+
+[[volume_pools]]
+name = "files"
+classes = [{ name = "fast", capabilities = { tps = 1, iops = 1 } }]
+local = { dir = "volumes" }
+
+[[volume_pools]]
+name = "rbd"
+classes = [{ name = "fast", capabilities = { tps = 1, iops = 1 } }]
+ceph = { conf = "/etc/ceph/ceph.conf", pool = "rbd", monitors = "127.0.0.1:6789" }
+"#;
+
+    #[test]
+    fn a_real_config_resolves_paths_and_checks() {
+        let dir = std::env::temp_dir().join(format!("agent-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("node.toml");
+        std::fs::write(&path, REAL).unwrap();
+        let c = NodeConfig::load(&path).unwrap();
+        assert_eq!(c.backend, Backend::Real);
+        c.check_backend(Backend::Real).unwrap();
+        assert!(c.check_backend(Backend::Sim).unwrap_err().contains("hv"));
+        let l = c.machine_pools[0].libvirt.as_ref().unwrap();
+        assert_eq!(l.state_dir, dir.join("compute"));
+        assert_eq!(l.uri, "qemu:///system");
+        assert_eq!(
+            l.images[0].disk,
+            dir.join("guest/root.raw").display().to_string()
+        );
+        assert_eq!(l.images[0].kernel.as_deref(), Some("/boot/vmlinuz"));
+        let local = c.volume_pools[0].local.as_ref().unwrap();
+        assert_eq!(local.dir, dir.join("volumes"));
+        assert_eq!(c.volume_pools[1].ceph.as_ref().unwrap().user, "admin");
+        let both = REAL.replace(
+            "local = { dir = \"volumes\" }",
+            "local = { dir = \"volumes\" }\nceph = { conf = \"c\", pool = \"p\", monitors = \"m\" }",
+        );
+        let both: NodeConfig = toml::from_str(&both).unwrap();
+        assert!(both.check_backend(Backend::Real).is_err());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

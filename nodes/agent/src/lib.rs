@@ -31,6 +31,7 @@ use std::sync::Arc;
 use ferrocore_runtime::{Clock, Endpoint, SystemClock, TrustRoots};
 
 pub use config::{Backend, BucketPoolConfig, MachinePoolConfig, NodeConfig, VolumePoolConfig};
+pub use config::{CephVolumeConfig, ImageImport, LibvirtConfig, LocalVolumeConfig, RgwConfig};
 
 /// The status file in the state directory: what the node holds (kind, namespace, name, uid,
 /// pool, state), rewritten whenever it changes.

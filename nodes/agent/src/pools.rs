@@ -48,26 +48,35 @@ impl Pools {
         backend: Backend,
         clock: &Arc<dyn Clock>,
     ) -> Result<Self, AgentError> {
-        let Backend::Sim = backend;
+        config
+            .check_backend(backend)
+            .map_err(|reason| AgentError::Backend(reason))?;
+        let state = config.state_dir.as_path();
         let mut pools = Self {
             machines: BTreeMap::new(),
             volumes: BTreeMap::new(),
             buckets: BTreeMap::new(),
         };
         for p in &config.machine_pools {
-            pools
-                .machines
-                .insert(p.name.clone(), MachinePool::sim(p, clock.clone())?);
+            let pool = match backend {
+                Backend::Sim => MachinePool::sim(p, clock.clone())?,
+                Backend::Real => MachinePool::libvirt(p, state, clock.clone())?,
+            };
+            pools.machines.insert(p.name.clone(), pool);
         }
         for p in &config.volume_pools {
-            pools
-                .volumes
-                .insert(p.name.clone(), VolumePool::sim(p, clock.clone())?);
+            let pool = match backend {
+                Backend::Sim => VolumePool::sim(p, clock.clone())?,
+                Backend::Real => VolumePool::real(p, state, clock.clone())?,
+            };
+            pools.volumes.insert(p.name.clone(), pool);
         }
         for p in &config.bucket_pools {
-            pools
-                .buckets
-                .insert(p.name.clone(), BucketPool::sim(p, clock.clone())?);
+            let pool = match backend {
+                Backend::Sim => BucketPool::sim(p, clock.clone())?,
+                Backend::Real => BucketPool::rgw(p, state, clock.clone())?,
+            };
+            pools.buckets.insert(p.name.clone(), pool);
         }
         Ok(pools)
     }

@@ -1,5 +1,6 @@
-//! Volume and bucket pools over the storage crate's fake (`--backend sim`): the ten
-//! VolumeRuntime and six BucketRuntime operations, and what each pool holds.
+//! Volume and bucket pools over the storage crate's fake (`--backend sim`) or its real
+//! backends (`--backend real`: raw files or Ceph RBD, RGW): the ten VolumeRuntime and six
+//! BucketRuntime operations, and what each pool holds.
 //!
 //! The simulated block store answers like Ceph: volumes are reached with the `ceph` driver (an
 //! image name, a monitor and a key that point nowhere), so a simulated hypervisor on any node
@@ -20,15 +21,18 @@ use ferrocore_api::iri::volume::{
     self as iv, ListVolumeSnapshotsRequest, ListVolumesRequest, ObjectFilter, RuntimeError,
     SecretData, StatusRequest, StorageBytes, VolumeAccess,
 };
+use ferrocore_node_storage::ceph::{CEPH_TIMEOUT_SECS, CephBackend, CephConfig};
 use ferrocore_node_storage::fake::Fake;
+use ferrocore_node_storage::s3::S3Credentials;
 use ferrocore_node_storage::{
-    BackendError, BlockBackend, BucketService, FakeObjectStore, ImageName, Kek, Provision,
-    QosLimits, VolumeConfig, VolumeService, Workers,
+    BackendError, BlockBackend, BucketService, FakeObjectStore, FileStore, ImageName, Kek,
+    LocalBackend, Provision, QosLimits, RecordStore, RgwObjectStore, VolumeConfig, VolumeService,
+    Workers,
 };
 use ferrocore_runtime::{Clock, OsSeededRng};
 
 use crate::AgentError;
-use crate::config::{BucketPoolConfig, VolumePoolConfig};
+use crate::config::{BucketPoolConfig, CephVolumeConfig, VolumePoolConfig};
 
 /// Labels the control plane puts on IRI volumes, snapshots and buckets (actors' reconcile
 /// cores; repeated here because node crates do not depend on `actors`).
@@ -47,6 +51,10 @@ const SIM_IMAGE_BYTES: usize = 1 << 20;
 /// Storage worker threads per simulated pool (the fake is fast; two keep a slow step from
 /// blocking everything).
 const SIM_WORKERS: usize = 2;
+
+/// Storage worker threads per real pool (Ceph calls block for up to the Ceph timeout; two keep
+/// one slow image from stalling the rest without crowding a small node).
+const REAL_WORKERS: usize = 2;
 
 /// The storage crate's fake, presented as a Ceph cluster to hypervisors.
 #[derive(Debug)]
@@ -153,6 +161,55 @@ impl VolumePool {
         let service = Arc::new(service);
         let workers = Workers::start(service.clone(), None, SIM_WORKERS)
             .map_err(|e| AgentError::Backend(e.to_string()))?;
+        Ok(Self {
+            config: config.clone(),
+            service,
+            _workers: workers,
+        })
+    }
+
+    /// A pool on raw files (`[local]`, the default) or Ceph RBD (`[ceph]`). Volumes are not
+    /// encrypted on the real backend (no key-encryption key is configured yet).
+    ///
+    /// # Errors
+    /// [`AgentError::Backend`] naming the fix when the directory is unusable or Ceph does not
+    /// answer.
+    pub(crate) fn real(
+        config: &VolumePoolConfig,
+        node_state: &Path,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, AgentError> {
+        let fail =
+            |what: String| AgentError::Backend(format!("volume pool {}: {what}", config.name));
+        let (block, store): (Arc<dyn BlockBackend>, Arc<dyn RecordStore>) = match &config.ceph {
+            Some(c) => ceph(c).map_err(fail)?,
+            None => {
+                let local = config.local.clone().unwrap_or_default();
+                let dir = if local.dir.as_os_str().is_empty() {
+                    node_state.join("volumes").join(&config.name)
+                } else {
+                    local.dir.clone()
+                };
+                let open = || -> std::io::Result<_> {
+                    let block = LocalBackend::open(&dir, local.image_dir.clone())?;
+                    Ok((block, FileStore::open(&dir)?))
+                };
+                let (block, store) =
+                    open().map_err(|e| fail(format!("directory {}: {e}", dir.display())))?;
+                (Arc::new(block), Arc::new(store))
+            }
+        };
+        let rng = OsSeededRng::new().map_err(|e| AgentError::Backend(e.to_string()))?;
+        let volume_config = VolumeConfig {
+            classes: config.classes.clone(),
+            kek: None,
+        };
+        let service = VolumeService::open(block, store, volume_config, clock, Box::new(rng))
+            .map_err(|e| fail(e.to_string()))?;
+        let service = Arc::new(service);
+        let workers = Workers::start(service.clone(), None, REAL_WORKERS)
+            .map_err(|e| AgentError::Backend(e.to_string()))?;
+        tracing::info!(pool = %config.name, backend = if config.ceph.is_some() { "ceph" } else { "local" }, "volume pool");
         Ok(Self {
             config: config.clone(),
             service,
@@ -297,6 +354,45 @@ impl BucketPool {
         })
     }
 
+    /// A pool on RGW (`[rgw]`); its records live in `<state_dir>/buckets/<pool>`.
+    ///
+    /// # Errors
+    /// [`AgentError::Backend`] when `[rgw]` is missing or its endpoint is malformed.
+    pub(crate) fn rgw(
+        config: &BucketPoolConfig,
+        node_state: &Path,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, AgentError> {
+        let fail =
+            |what: String| AgentError::Backend(format!("bucket pool {}: {what}", config.name));
+        let rgw = config
+            .rgw
+            .as_ref()
+            .ok_or_else(|| fail("the real backend needs [bucket_pools.rgw]".into()))?;
+        let admin = S3Credentials {
+            access_key: rgw.access_key.clone(),
+            secret_key: rgw.secret_key.clone(),
+        };
+        let objects = RgwObjectStore::new(&rgw.endpoint, admin)
+            .map_err(|e| fail(format!("endpoint {}: {e}", rgw.endpoint)))?;
+        let dir = node_state.join("buckets").join(&config.name);
+        let records =
+            FileStore::open(&dir).map_err(|e| fail(format!("directory {}: {e}", dir.display())))?;
+        let rng = OsSeededRng::new().map_err(|e| AgentError::Backend(e.to_string()))?;
+        let service = BucketService::open(
+            config.classes.clone(),
+            Arc::new(objects),
+            Arc::new(records),
+            clock,
+            Box::new(rng),
+        )
+        .map_err(|e| fail(e.to_string()))?;
+        Ok(Self {
+            config: config.clone(),
+            service,
+        })
+    }
+
     /// The pool as the node registers it.
     pub(crate) fn registration(&self) -> PoolRegistration {
         let classes = self
@@ -365,4 +461,27 @@ impl BucketPool {
         };
         result.unwrap_or_else(BucketResponse::Error)
     }
+}
+
+/// A Ceph RBD backend and its RADOS record store, refused unless the cluster answers now.
+fn ceph(c: &CephVolumeConfig) -> Result<(Arc<dyn BlockBackend>, Arc<dyn RecordStore>), String> {
+    let backend = CephBackend::new(CephConfig {
+        conf: c.conf.display().to_string(),
+        user: c.user.clone(),
+        pool: c.pool.clone(),
+        client_user: c.client_user.clone(),
+        monitors: c.monitors.clone(),
+        timeout_secs: CEPH_TIMEOUT_SECS,
+    });
+    backend.probe().map_err(|e| {
+        format!(
+            "Ceph is not reachable with {} (user {}, pool {}): {e}; run scripts/ceph-up.sh or \
+             fix [volume_pools.ceph]",
+            c.conf.display(),
+            c.user,
+            c.pool
+        )
+    })?;
+    let store = backend.store();
+    Ok((backend, store))
 }
