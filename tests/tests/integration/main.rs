@@ -3,6 +3,7 @@
 mod cli;
 mod compute;
 mod dataplane;
+mod machine;
 mod plane;
 mod reflector;
 mod storage;
