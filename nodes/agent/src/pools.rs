@@ -48,9 +48,7 @@ impl Pools {
         backend: Backend,
         clock: &Arc<dyn Clock>,
     ) -> Result<Self, AgentError> {
-        config
-            .check_backend(backend)
-            .map_err(|reason| AgentError::Backend(reason))?;
+        config.check_backend(backend).map_err(AgentError::Backend)?;
         let state = config.state_dir.as_path();
         let mut pools = Self {
             machines: BTreeMap::new(),

@@ -181,7 +181,7 @@ impl VolumePool {
     ) -> Result<Self, AgentError> {
         let fail =
             |what: String| AgentError::Backend(format!("volume pool {}: {what}", config.name));
-        let (block, store): (Arc<dyn BlockBackend>, Arc<dyn RecordStore>) = match &config.ceph {
+        let (block, store): BlockAndRecords = match &config.ceph {
             Some(c) => ceph(c).map_err(fail)?,
             None => {
                 let local = config.local.clone().unwrap_or_default();
@@ -463,8 +463,11 @@ impl BucketPool {
     }
 }
 
+/// A block backend and the record store of the same pool.
+type BlockAndRecords = (Arc<dyn BlockBackend>, Arc<dyn RecordStore>);
+
 /// A Ceph RBD backend and its RADOS record store, refused unless the cluster answers now.
-fn ceph(c: &CephVolumeConfig) -> Result<(Arc<dyn BlockBackend>, Arc<dyn RecordStore>), String> {
+fn ceph(c: &CephVolumeConfig) -> Result<BlockAndRecords, String> {
     let backend = CephBackend::new(CephConfig {
         conf: c.conf.display().to_string(),
         user: c.user.clone(),
