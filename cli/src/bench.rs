@@ -7,6 +7,8 @@ use clap::Subcommand;
 
 #[path = "bench_dataplane.rs"]
 mod bench_dataplane;
+#[path = "bench_schedule.rs"]
+mod bench_schedule;
 #[path = "bench_store.rs"]
 mod bench_store;
 #[path = "bench_vm.rs"]
@@ -35,6 +37,10 @@ pub(crate) enum BenchCommand {
     /// Object store: writes/s and p50/p99 of 1 KiB creates with 1, 16 and 256 clients on 3
     /// controllers, against a 3-member etcd's puts of the same bytes in the same run.
     Store(bench_store::Args),
+    /// Control plane: placements/s of the machine scheduler on 5,000 pools and 50,000
+    /// machines against an upstream-style scanning scheduler, and time until all are Running
+    /// with every core over fake nodes.
+    Schedule(bench_schedule::Args),
 }
 
 /// Runs one benchmark.
@@ -46,5 +52,6 @@ pub(crate) fn run(cmd: BenchCommand) -> anyhow::Result<ExitCode> {
         BenchCommand::Volume(args) => bench_volume::run(args),
         BenchCommand::Vm(args) => bench_vm::run(&args),
         BenchCommand::Store(args) => bench_store::run(&args),
+        BenchCommand::Schedule(args) => bench_schedule::run(&args),
     }
 }

@@ -48,12 +48,26 @@ async fn run() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A Secret in [`NS`]: the object-semantics checks use a kind the control plane never writes,
+/// so its own finalizers and status writes (it runs on these controllers) cannot move the
+/// resourceVersion between the test's calls.
+fn secret(name: &str) -> serde_json::Value {
+    json!({"apiVersion": "v1", "kind": "Secret",
+           "metadata": {"namespace": NS, "name": name, "labels": {"test": "store"}},
+           "data": {"k": "dg=="}})
+}
+
+/// The params naming a Secret in [`NS`].
+fn secret_named(name: &str) -> serde_json::Value {
+    json!({"kind": "Secret", "namespace": NS, "name": name})
+}
+
 async fn semantics(cluster: &Cluster, id: u64) -> anyhow::Result<()> {
     let c = cluster.client(id).await?;
     let created = c
-        .call("object.create", json!({"object": network("sem")}))
+        .call("object.create", json!({"object": secret("sem")}))
         .await?;
-    let mut stale = network("sem");
+    let mut stale = secret("sem");
     stale["metadata"]["resourceVersion"] = created["object"]["metadata"]["resourceVersion"].clone();
     stale["metadata"]["labels"]["v"] = json!("1");
     c.call("object.update", json!({"object": stale.clone()}))
@@ -64,30 +78,30 @@ async fn semantics(cluster: &Cluster, id: u64) -> anyhow::Result<()> {
         "stale resourceVersion: {conflict:?}"
     );
 
-    let mut held = network("held");
+    let mut held = secret("held");
     held["metadata"]["finalizers"] = json!(["test.ferrocore/hold"]);
     c.call("object.create", json!({"object": held})).await?;
-    let deleted = c.call("object.delete", named("held")).await?;
+    let deleted = c.call("object.delete", secret_named("held")).await?;
     ensure!(deleted["removed"] == false, "a finalizer holds the object");
-    c.call("object.get", named("held")).await?;
-    let clear = json!({"kind": "Network", "namespace": NS, "name": "held",
+    c.call("object.get", secret_named("held")).await?;
+    let clear = json!({"kind": "Secret", "namespace": NS, "name": "held",
                        "patch": {"metadata": {"finalizers": []}}});
     c.call("object.patch", clear).await?;
     ensure!(
-        code_of(&c.call("object.get", named("held")).await) == Some(1000),
+        code_of(&c.call("object.get", secret_named("held")).await) == Some(1000),
         "removed once cleared"
     );
 
     let owner = c
-        .call("object.create", json!({"object": network("owner")}))
+        .call("object.create", json!({"object": secret("owner")}))
         .await?;
-    let mut child = network("child");
-    child["metadata"]["ownerReferences"] = json!([{"apiVersion": "networking.ironcore.dev/v1alpha1",
-        "kind": "Network", "name": "owner", "uid": owner["object"]["metadata"]["uid"]}]);
+    let mut child = secret("child");
+    child["metadata"]["ownerReferences"] = json!([{"apiVersion": "v1",
+        "kind": "Secret", "name": "owner", "uid": owner["object"]["metadata"]["uid"]}]);
     c.call("object.create", json!({"object": child})).await?;
-    c.call("object.delete", named("owner")).await?;
+    c.call("object.delete", secret_named("owner")).await?;
     ensure!(
-        code_of(&c.call("object.get", named("child")).await) == Some(1000),
+        code_of(&c.call("object.get", secret_named("child")).await) == Some(1000),
         "dependent deleted"
     );
     Ok(())
