@@ -1,4 +1,4 @@
-//! `ferrocore node --config FILE [--backend sim]`: runs a node agent until SIGTERM or SIGINT.
+//! `ferrocore node --config FILE [--backend real|sim]`: runs a node agent until SIGTERM or SIGINT.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -12,8 +12,9 @@ pub(crate) struct Args {
     /// bootstrap`; docs/node-agent.md).
     #[arg(long, env = "FERROCORE_NODE_CONFIG")]
     config: PathBuf,
-    /// The backend the pools run on (overrides the config): `sim` runs them on the compute
-    /// and storage crates' fakes.
+    /// The backend the pools run on (overrides the config): `real` runs them on libvirt, local
+    /// files or Ceph, and RGW (per-pool tables in the config); `sim` on the compute and storage
+    /// crates' fakes.
     #[arg(long)]
     backend: Option<Backend>,
 }

@@ -5,15 +5,16 @@
 //! answered `Stale`), and reports the state of every object it holds (docs/node-agent.md).
 //!
 //! ```text
-//!  controllers ◄── QUIC (node cert) ── session ──► Pools ─┬─ MachineRuntime<FakeHost>   (compute)
-//!                                        │                ├─ VolumeService<fake>        (storage)
-//!                                        └─ Holdings      └─ BucketService<fake object store>
+//!  controllers ◄── QUIC (node cert) ── session ──► Pools ─┬─ MachineRuntime (libvirt | fake)
+//!                                        │                ├─ VolumeService (local | Ceph | fake)
+//!                                        └─ Holdings      └─ BucketService (RGW | fake)
 //!                                           (fence, last reports, objects.json)
 //! ```
 //!
-//! It holds no backend logic: the runtimes are the compute and storage crates'. `--backend sim`
-//! (the only backend wired in so far) runs every pool on those crates' fakes, which keep real
-//! state and refuse what the real backends would refuse. It is not the network node (NICs are
+//! It holds no backend logic: the runtimes are the compute and storage crates'. `--backend real`
+//! runs the pools on libvirt, local files or Ceph RBD, and RGW as each pool's table says;
+//! `--backend sim` runs every pool on those crates' fakes, which keep real state and refuse what
+//! the real backends would refuse. It is not the network node (NICs are
 //! the data plane's, later) and it never talks to the store directly.
 
 mod certs;
