@@ -34,8 +34,13 @@ pub enum StoredError {
     Object(#[from] DecodeError),
 }
 
-fn config() -> bincode::config::Configuration {
-    bincode::config::standard()
+/// The most a stored envelope may make its decoder allocate: far above any object the API
+/// admits (documents are capped at 3 MiB), and a bound on what corrupt bytes can claim (a length
+/// prefix of 2^60 must be an error, not an allocation).
+const STORED_CLAIM_LIMIT: usize = 64 * 1024 * 1024;
+
+fn config() -> impl bincode::config::Config {
+    bincode::config::standard().with_limit::<STORED_CLAIM_LIMIT>()
 }
 
 impl StoredObject {

@@ -232,3 +232,14 @@ proptest! {
         }
     }
 }
+
+/// Corrupt bytes whose length prefix claims about 2^60 bytes (as a kind string or as the
+/// namespace after a kind index) are an error, not an allocation that aborts the process.
+#[test]
+fn a_huge_length_prefix_is_an_error_not_an_allocation() {
+    let claim = [0xFD, 0, 0, 0, 0, 0, 0, 0, 0x10];
+    let mut after_kind = vec![0u8];
+    after_kind.extend_from_slice(&claim);
+    assert!(StoredObject::decode(&claim).is_err());
+    assert!(StoredObject::decode(&after_kind).is_err());
+}

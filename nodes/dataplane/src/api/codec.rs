@@ -55,7 +55,10 @@ pub fn read_frame<T: DeserializeOwned>(r: &mut impl Read) -> Result<Option<T>, C
     }
     let mut body = vec![0u8; len];
     r.read_exact(&mut body)?;
-    let (msg, _) = bincode::serde::decode_from_slice(&body, bincode::config::standard())?;
+    // The limit bounds what a length prefix inside the body can make the decoder allocate
+    // (garbage claiming a 2^60-byte string must be an error, not an abort).
+    let config = bincode::config::standard().with_limit::<MAX_FRAME>();
+    let (msg, _) = bincode::serde::decode_from_slice(&body, config)?;
     Ok(Some(msg))
 }
 
@@ -77,6 +80,21 @@ mod tests {
             Err(CodecError::TooLong(_))
         ));
         assert!(matches!(read_frame::<Request>(&mut &[][..]), Ok(None)));
+    }
+
+    /// A body whose string length prefix claims about 2^60 bytes (the proptest once drew one):
+    /// a decode error, not an allocation failure that aborts the process.
+    #[test]
+    fn a_huge_length_prefix_inside_the_body_is_an_error() {
+        let mut body = Vec::new();
+        write_frame(&mut body, &Request::ListInterfaces).unwrap();
+        // Any variant index that carries a string, then a varint u64 length of 2^60.
+        for variant in 0u8..32 {
+            let inner = [variant, 0xFD, 0, 0, 0, 0, 0, 0, 0, 0x10];
+            let mut framed = u32::try_from(inner.len()).unwrap().to_be_bytes().to_vec();
+            framed.extend_from_slice(&inner);
+            let _ = read_frame::<Request>(&mut framed.as_slice());
+        }
     }
 
     proptest! {
