@@ -211,6 +211,9 @@ fn snapshot_files(cluster: &Cluster, id: u64) -> anyhow::Result<Vec<String>> {
     Ok(out)
 }
 
+/// How often (every 250 ms) the test asks the new leader whether it has compacted yet: 20 s.
+const COMPACTION_POLLS: usize = 80;
+
 #[test]
 fn a_controller_down_past_compaction_catches_up_by_snapshot_and_secrets_stay_sealed() {
     runtime().block_on(snapshot_run()).expect("snapshot run");
@@ -240,9 +243,18 @@ async fn snapshot_run() -> anyhow::Result<()> {
         .collect();
     let acked = Writers::start(configs, "snap", 400, 4).finish().await?;
     let new_leader = cluster.leader(Duration::from_secs(30)).await?;
-    let purged = cluster.status(new_leader).await?["purgedIndex"]
-        .as_u64()
-        .unwrap_or(0);
+    // Snapshots are built off the Raft task and the purge is queued behind the log writer's
+    // appends, so compaction may finish a moment after the last acknowledged write.
+    let mut purged = 0;
+    for _ in 0..COMPACTION_POLLS {
+        purged = cluster.status(new_leader).await?["purgedIndex"]
+            .as_u64()
+            .unwrap_or(0);
+        if purged > victim_index {
+            break;
+        }
+        sleep(Duration::from_millis(250)).await;
+    }
     ensure!(
         purged > victim_index,
         "the leader compacted past the victim's log ({purged} <= {victim_index}): only a snapshot can catch it up"
