@@ -30,6 +30,9 @@ fn main() {
     cc.compile("ferrocore_dpdk_shim");
     let bindings = bindgen::Builder::default()
         .header("wrapper.h")
+        // DPDK's comments hold C snippets that rustdoc would run as doctests (`cargo test
+        // --doc` runs them even with `doctest = false`).
+        .generate_comments(false)
         .clang_args(&cflags)
         .clang_arg("-I.")
         .allowlist_function(
