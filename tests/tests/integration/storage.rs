@@ -405,7 +405,12 @@ fn sigkill_during_50_creates_leaves_no_orphan_and_loses_no_volume() {
         listed
             .iter()
             .all(|v| v.status.state == VolumeState::Available),
-        "all finished after restart"
+        "all finished after restart: {:?}",
+        listed
+            .iter()
+            .filter(|v| v.status.state != VolumeState::Available)
+            .map(|v| (&v.id.0, &v.status))
+            .collect::<Vec<_>>()
     );
     let images: BTreeSet<String> = pool
         .images()
