@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use ferrocore_runtime::{
-    BearerToken, ClientAuth, ClientConfig, Clock, Credentials, RpcClient, SystemClock,
+    BearerToken, ClientAuth, ClientConfig, ClientError, Clock, Credentials, RpcClient, SystemClock,
     TransportLimits, TrustRoots,
 };
 use serde_json::{Value, json};
@@ -25,6 +25,10 @@ use crate::ferrocore_bin;
 
 /// One cluster at a time per test process.
 static CLUSTER_LOCK: Mutex<()> = Mutex::new(());
+
+/// Rounds over the running controllers [`Cluster::call_any`] makes before it gives up (250 ms
+/// apart: about 10 s plus the calls' own time, longer than any election in test timing).
+const CALL_ANY_ROUNDS: usize = 40;
 
 /// The TLS name every controller certificate carries.
 pub const SERVER_NAME: &str = "ferrocore";
@@ -313,6 +317,60 @@ impl Cluster {
     pub async fn client(&self, id: u64) -> anyhow::Result<RpcClient> {
         let config = self.client_config(id, ClientAuth::Certificate(self.admin.clone()));
         Ok(RpcClient::connect(config).await?)
+    }
+
+    /// Calls `method` on whichever controller answers, retrying (every 250 ms, up to
+    /// [`CALL_ANY_ROUNDS`] rounds over the running controllers) while none does or the cluster
+    /// is between leaders (Unavailable 1006, NotLeader 1007, internal -32603). Other errors are
+    /// returned at once, as the `ClientError` they are.
+    ///
+    /// # Errors
+    /// The call's own error, or the last transport error when no controller answered.
+    pub async fn call_any(&mut self, method: &str, params: Value) -> anyhow::Result<Value> {
+        let mut last = String::new();
+        for _ in 0..CALL_ANY_ROUNDS {
+            for id in self.running() {
+                let Ok(client) = self.client(id).await else {
+                    continue;
+                };
+                let call = client.call(method, params.clone());
+                let result = ferrocore_runtime::timeout(Duration::from_secs(10), call).await;
+                client.close();
+                match result {
+                    Ok(Ok(v)) => return Ok(v),
+                    Ok(Err(ClientError::Rpc(e)))
+                        if !matches!(e.code.value(), 1006 | 1007 | -32603) =>
+                    {
+                        bail!(ClientError::Rpc(e));
+                    }
+                    Ok(Err(e)) => last = e.to_string(),
+                    Err(_) => last = "timed out".into(),
+                }
+            }
+            ferrocore_runtime::sleep(Duration::from_millis(250)).await;
+        }
+        bail!("{method}: no controller answered: {last}")
+    }
+
+    /// `object.get` through [`Cluster::call_any`]: the object, or `None` when it does not exist
+    /// (NotFound, code 1000).
+    ///
+    /// # Errors
+    /// Any other failure of the call.
+    pub async fn get_object(
+        &mut self,
+        kind: &str,
+        namespace: &str,
+        name: &str,
+    ) -> anyhow::Result<Option<Value>> {
+        let params = json!({"kind": kind, "namespace": namespace, "name": name});
+        match self.call_any("object.get", params).await {
+            Ok(v) => Ok(Some(v["object"].clone())),
+            Err(e) => match e.downcast_ref::<ClientError>() {
+                Some(ClientError::Rpc(rpc)) if rpc.code.value() == 1000 => Ok(None),
+                _ => Err(e),
+            },
+        }
     }
 
     /// A client of controller `id` that authenticates with the admin bearer token.

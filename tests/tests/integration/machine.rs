@@ -17,10 +17,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 use ferrocore_api::iri::machine::MachineId;
 use ferrocore_node_compute::{ComputeConfig, Host, LibvirtHost};
-use ferrocore_runtime::{ClientError, timeout};
 use ferrocore_tests::cluster::{Cluster, ClusterOptions, SERVER_NAME};
 use ferrocore_tests::ferrocore_bin;
 use serde_json::{Value, json};
@@ -197,40 +196,11 @@ impl World {
 
     /// Calls `method` on a running controller (the next one when a controller is down).
     async fn call(&mut self, method: &str, params: Value) -> anyhow::Result<Value> {
-        let mut last = String::new();
-        for _ in 0..40 {
-            for id in self.cluster.running() {
-                let Ok(client) = self.cluster.client(id).await else {
-                    continue;
-                };
-                let result = timeout(Duration::from_secs(10), client.call(method, params.clone()));
-                let result = result.await;
-                client.close();
-                match result {
-                    Ok(Ok(v)) => return Ok(v),
-                    Ok(Err(ClientError::Rpc(e)))
-                        if !matches!(e.code.value(), 1006 | 1007 | -32603) =>
-                    {
-                        bail!(ClientError::Rpc(e));
-                    }
-                    Ok(Err(e)) => last = e.to_string(),
-                    Err(_) => last = "timed out".into(),
-                }
-            }
-            ferrocore_runtime::sleep(Duration::from_millis(250)).await;
-        }
-        bail!("{method}: no controller answered: {last}")
+        self.cluster.call_any(method, params).await
     }
 
     async fn get(&mut self, kind: &str, ns: &str, name: &str) -> anyhow::Result<Option<Value>> {
-        let params = json!({"kind": kind, "namespace": ns, "name": name});
-        match self.call("object.get", params).await {
-            Ok(v) => Ok(Some(v["object"].clone())),
-            Err(e) if e.to_string().contains("NotFound") || e.to_string().contains("not found") => {
-                Ok(None)
-            }
-            Err(e) => Err(e),
-        }
+        self.cluster.get_object(kind, ns, name).await
     }
 
     /// What the node's runtimes hold (`objects.json`).
