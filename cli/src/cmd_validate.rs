@@ -1,15 +1,15 @@
 //! `ferrocore validate -f FILE|DIR|-`: decode, default and validate manifests the way the
 //! controllers' admission will, and say per object whether it is valid.
 
-use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::Context;
 use ferrocore_api::Object;
-use ferrocore_api::decode::{DecodeError, MAX_INPUT_BYTES, decode_documents, default_namespace};
+use ferrocore_api::decode::{DecodeError, decode_documents, default_namespace};
 use ferrocore_api::field::ErrorList;
+
+use crate::client::manifests::{manifest_files, read_file, read_stdin};
 
 /// Arguments of `ferrocore validate`.
 #[derive(Debug, clap::Args)]
@@ -149,50 +149,6 @@ fn describe(obj: &Object) -> String {
     } else {
         format!("{} {}/{name}", obj.kind(), obj.meta().namespace)
     }
-}
-
-fn read_stdin() -> anyhow::Result<String> {
-    let mut buf = String::new();
-    let limit = u64::try_from(MAX_INPUT_BYTES).unwrap_or(u64::MAX) + 1;
-    std::io::stdin()
-        .take(limit)
-        .read_to_string(&mut buf)
-        .context("reading standard input (it must be UTF-8 text)")?;
-    Ok(buf)
-}
-
-fn read_file(path: &Path) -> anyhow::Result<String> {
-    let len = std::fs::metadata(path)?.len();
-    if len > u64::try_from(MAX_INPUT_BYTES).unwrap_or(u64::MAX) {
-        anyhow::bail!("file is {len} bytes; the limit is {MAX_INPUT_BYTES} bytes (split it)");
-    }
-    std::fs::read_to_string(path).context("reading the file (it must be UTF-8 text)")
-}
-
-/// `path` itself if it is a file, else every manifest below it, sorted.
-fn manifest_files(path: &Path) -> anyhow::Result<Vec<PathBuf>> {
-    let meta = std::fs::metadata(path).with_context(|| format!("{}", path.display()))?;
-    if meta.is_file() {
-        return Ok(vec![path.to_path_buf()]);
-    }
-    let mut out = Vec::new();
-    let mut stack = vec![path.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        let entries = std::fs::read_dir(&dir).with_context(|| format!("{}", dir.display()))?;
-        for entry in entries {
-            let p = entry?.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if matches!(
-                p.extension().and_then(|e| e.to_str()),
-                Some("yaml" | "yml" | "json")
-            ) {
-                out.push(p);
-            }
-        }
-    }
-    out.sort();
-    Ok(out)
 }
 
 /// `ferrocore bench validate`: objects per second through decode + default + validate, next to

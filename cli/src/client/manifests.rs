@@ -92,7 +92,8 @@ fn decode_into(source: &str, text: &str, namespace: &str, out: &mut Vec<Manifest
     }
 }
 
-fn read_stdin() -> anyhow::Result<String> {
+/// Standard input as text, at most [`MAX_INPUT_BYTES`] (+1, so the decoder sees it is over).
+pub(crate) fn read_stdin() -> anyhow::Result<String> {
     let mut buf = String::new();
     let limit = u64::try_from(MAX_INPUT_BYTES).unwrap_or(u64::MAX) + 1;
     std::io::stdin()
@@ -102,7 +103,8 @@ fn read_stdin() -> anyhow::Result<String> {
     Ok(buf)
 }
 
-fn read_file(path: &Path) -> anyhow::Result<String> {
+/// A manifest file as text; one over [`MAX_INPUT_BYTES`] is refused before it is read.
+pub(crate) fn read_file(path: &Path) -> anyhow::Result<String> {
     let len = std::fs::metadata(path)?.len();
     if len > u64::try_from(MAX_INPUT_BYTES).unwrap_or(u64::MAX) {
         anyhow::bail!("file is {len} bytes; the limit is {MAX_INPUT_BYTES} bytes (split it)");
@@ -111,7 +113,7 @@ fn read_file(path: &Path) -> anyhow::Result<String> {
 }
 
 /// `path` itself if it is a file, else every manifest below it, sorted.
-fn manifest_files(path: &Path) -> anyhow::Result<Vec<PathBuf>> {
+pub(crate) fn manifest_files(path: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let meta = std::fs::metadata(path).with_context(|| format!("{}", path.display()))?;
     if meta.is_file() {
         return Ok(vec![path.to_path_buf()]);
